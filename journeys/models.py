@@ -1,0 +1,184 @@
+"""Journeys, their published versions, enrollments (runs) and the runs' timelines."""
+
+from django.db import models
+from django.db.models import Q
+
+from customers.ids import PublicId
+from customers.models import Customer, Workspace
+
+
+class Journey(models.Model):
+    """The editable definition a marketer works on; publishing snapshots it."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        LIVE = "live"
+        PAUSED = "paused"
+        ARCHIVED = "archived"
+
+    class TriggerType(models.TextChoices):
+        API = "api"
+        EVENT = "event"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="journeys")
+    public_id = models.CharField(max_length=40, unique=True, default=PublicId("jrn"), editable=False)
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+
+    trigger_type = models.CharField(
+        max_length=16, choices=TriggerType.choices, default=TriggerType.API
+    )
+    trigger_event = models.CharField(max_length=255, blank=True, default="")
+    trigger_schema = models.JSONField(default=list, blank=True)
+    trigger_conditions = models.JSONField(null=True, blank=True)
+
+    allow_reentry = models.BooleanField(default=False)
+    max_entries_per_customer = models.PositiveIntegerField(null=True, blank=True)
+    reentry_cooldown_seconds = models.PositiveIntegerField(default=0)
+    restart_active = models.BooleanField(default=True)
+    entry_conditions = models.JSONField(null=True, blank=True)
+    cancellation_key = models.CharField(
+        max_length=500, blank=True, default="", help_text="Liquid, e.g. order-{{ data.order_id }}"
+    )
+
+    start_step = models.CharField(max_length=100, blank=True, default="")
+    steps = models.JSONField(default=list, blank=True)
+
+    live_version = models.ForeignKey(
+        "JourneyVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "status"], name="journey_status_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JourneyVersion(models.Model):
+    """An immutable snapshot of a journey's graph, made at publish.
+
+    Enrollments pin the version they entered on, so editing a live journey never changes
+    the path of a customer who is mid-way.
+    """
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    published_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["journey", "number"], name="journey_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id} v{self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("journey versions are immutable; publish a new one instead")
+        super().save(*args, **kwargs)
+
+
+class Enrollment(models.Model):
+    """One run of one customer through one journey version."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active"
+        COMPLETED = "completed"
+        EXITED = "exited"
+        FAILED = "failed"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    public_id = models.CharField(max_length=40, unique=True, default=PublicId("run"), editable=False)
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments")
+    version = models.ForeignKey(JourneyVersion, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="enrollments")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    current_step = models.CharField(max_length=100, blank=True, default="")
+    wake_at = models.DateTimeField(null=True, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    cancellation_key = models.CharField(max_length=500, null=True, blank=True)
+    exit_reason = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    entered_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # Decides concurrent triggers: the second INSERT conflicts, nobody reads first.
+            models.UniqueConstraint(
+                fields=["journey", "customer"],
+                condition=Q(state="active"),
+                name="enrollment_one_active_per_customer",
+            ),
+        ]
+        indexes = [
+            # Entry rules: NOT EXISTS / COUNT over (journey, customer) at trigger time.
+            models.Index(fields=["journey", "customer", "state"], name="enrollment_entry_rules_idx"),
+            # The due sweep: WHERE state = 'active' AND wake_at <= now ORDER BY wake_at.
+            models.Index(
+                fields=["wake_at"], condition=Q(state="active"), name="enrollment_due_idx"
+            ),
+            # GET runs?customer=...: newest first per workspace.
+            models.Index(fields=["workspace", "-entered_at"], name="enrollment_listing_idx"),
+            models.Index(
+                fields=["workspace", "cancellation_key"],
+                condition=Q(cancellation_key__isnull=False),
+                name="enrollment_cancel_key_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class StepRun(models.Model):
+    """One visit of a run to a step: the run's timeline."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="step_runs")
+    step_key = models.CharField(max_length=100)
+    step_type = models.CharField(max_length=32)
+    visit = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment", "step_key", "visit"], name="step_run_unique_visit"
+            )
+        ]
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.enrollment_id}:{self.step_key}#{self.visit}"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a request sent with an ``Idempotency-Key`` header.
+
+    The row is inserted before the work and completed in the same transaction, so a
+    concurrent duplicate waits on the unique index and then replays the answer.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="idempotency_key_unique")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_expiry_idx")]
+
+    def __str__(self) -> str:
+        return self.key

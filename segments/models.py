@@ -1,0 +1,72 @@
+"""Segments: static lists of customers, or dynamic ones defined by a condition."""
+
+from django.db import models
+from django.db.models import Q
+
+from customers.ids import PublicId
+from customers.models import Customer, Workspace, normalize_email
+
+
+class Segment(models.Model):
+    class Kind(models.TextChoices):
+        STATIC = "static"
+        DYNAMIC = "dynamic"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="segments")
+    public_id = models.CharField(max_length=40, unique=True, default=PublicId("seg"), editable=False)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.STATIC)
+    list_email = models.CharField(
+        max_length=320,
+        null=True,
+        blank=True,
+        help_text="Static lists only: an address that names this list (enroll dialect).",
+    )
+    conditions = models.JSONField(
+        null=True, blank=True, help_text="Dynamic segments only: who belongs, as a condition."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "list_email"],
+                condition=Q(list_email__isnull=False),
+                name="segment_unique_list_email",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="static") | Q(list_email__isnull=True),
+                name="segment_list_email_only_static",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="static") | Q(conditions__isnull=False),
+                name="segment_dynamic_has_conditions",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.list_email = normalize_email(self.list_email)
+        super().save(*args, **kwargs)
+
+
+class SegmentMembership(models.Model):
+    """An explicit member of a static segment."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="segment_memberships"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Also the index bulk entry scans: WHERE segment_id IN (...) -> customer_id.
+            models.UniqueConstraint(fields=["segment", "customer"], name="segment_membership_unique")
+        ]
+        indexes = [models.Index(fields=["customer"], name="segment_member_customer_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} in {self.segment_id}"
