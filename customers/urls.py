@@ -1,0 +1,3 @@
+"""Customers API routes, relative to /api/v1/workspaces/<workspace_id>/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Journey definition routes: list, import, get, export, publish, pause, archive."""
+
+urlpatterns: list = []

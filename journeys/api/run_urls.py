@@ -1,0 +1,3 @@
+"""Trigger and run routes."""
+
+urlpatterns: list = []
