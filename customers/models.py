@@ -39,9 +39,7 @@ class ApiKeyManager(models.Manager["ApiKey"]):
         return api_key, raw_key
 
     def for_raw_key(self, raw_key: str) -> "ApiKey | None":
-        return (
-            self.select_related("workspace").filter(key_hash=hash_api_key(raw_key)).first()
-        )
+        return self.select_related("workspace").filter(key_hash=hash_api_key(raw_key)).first()
 
 
 def default_rate_limit() -> int:
@@ -56,7 +54,9 @@ class ApiKey(models.Model):
     VISIBLE_PREFIX_LENGTH = 11  # "sk_" and eight characters: enough to tell keys apart
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
-    public_id = models.CharField(max_length=40, unique=True, default=PublicId("key"), editable=False)
+    public_id = models.CharField(
+        max_length=40, unique=True, default=PublicId("key"), editable=False
+    )
     name = models.CharField(max_length=200, default="default")
     prefix = models.CharField(max_length=16, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -99,7 +99,9 @@ class Customer(models.Model):
     CONDITION_FIELDS = ("external_id", "email", "anonymous_id", "status", "timezone")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="customers")
-    public_id = models.CharField(max_length=40, unique=True, default=PublicId("cus"), editable=False)
+    public_id = models.CharField(
+        max_length=40, unique=True, default=PublicId("cus"), editable=False
+    )
     external_id = models.CharField(max_length=255, null=True, blank=True)
     email = models.CharField(max_length=320, null=True, blank=True)
     anonymous_id = models.CharField(max_length=255, null=True, blank=True)
@@ -183,7 +185,9 @@ class Event(models.Model):
     """A tracked event: feeds event triggers, conditions and ``wait_for_event`` steps."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, null=True, related_name="events")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, null=True, related_name="events"
+    )
     name = models.CharField(max_length=255)
     properties = models.JSONField(default=dict, blank=True)
     timestamp = models.DateTimeField(default=timezone.now)

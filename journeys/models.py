@@ -21,7 +21,9 @@ class Journey(models.Model):
         EVENT = "event"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="journeys")
-    public_id = models.CharField(max_length=40, unique=True, default=PublicId("jrn"), editable=False)
+    public_id = models.CharField(
+        max_length=40, unique=True, default=PublicId("jrn"), editable=False
+    )
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
 
@@ -93,7 +95,9 @@ class Enrollment(models.Model):
         FAILED = "failed"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
-    public_id = models.CharField(max_length=40, unique=True, default=PublicId("run"), editable=False)
+    public_id = models.CharField(
+        max_length=40, unique=True, default=PublicId("run"), editable=False
+    )
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments")
     version = models.ForeignKey(JourneyVersion, on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="enrollments")
@@ -118,7 +122,9 @@ class Enrollment(models.Model):
         ]
         indexes = [
             # Entry rules: NOT EXISTS / COUNT over (journey, customer) at trigger time.
-            models.Index(fields=["journey", "customer", "state"], name="enrollment_entry_rules_idx"),
+            models.Index(
+                fields=["journey", "customer", "state"], name="enrollment_entry_rules_idx"
+            ),
             # The due sweep: WHERE state = 'active' AND wake_at <= now ORDER BY wake_at.
             models.Index(
                 fields=["wake_at"], condition=Q(state="active"), name="enrollment_due_idx"

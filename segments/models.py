@@ -13,7 +13,9 @@ class Segment(models.Model):
         DYNAMIC = "dynamic"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="segments")
-    public_id = models.CharField(max_length=40, unique=True, default=PublicId("seg"), editable=False)
+    public_id = models.CharField(
+        max_length=40, unique=True, default=PublicId("seg"), editable=False
+    )
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.STATIC)
     list_email = models.CharField(
@@ -64,7 +66,9 @@ class SegmentMembership(models.Model):
     class Meta:
         constraints = [
             # Also the index bulk entry scans: WHERE segment_id IN (...) -> customer_id.
-            models.UniqueConstraint(fields=["segment", "customer"], name="segment_membership_unique")
+            models.UniqueConstraint(
+                fields=["segment", "customer"], name="segment_membership_unique"
+            )
         ]
         indexes = [models.Index(fields=["customer"], name="segment_member_customer_idx")]
 
