@@ -1,0 +1,79 @@
+"""``Idempotency-Key`` for trigger endpoints: one execution per key, replayed answers.
+
+The record is claimed with an INSERT in the same transaction as the work it guards and
+completed before that transaction commits. A concurrent duplicate's INSERT waits on the
+unique index until the first transaction ends, then finds the finished record and
+replays its answer, so two requests with one key never both execute. If the work
+fails, its transaction (and the claim) rolls back and a retry executes afresh.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from customers.errors import InvalidRequest, Unprocessable
+from customers.models import Workspace
+from journeys.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+def request_fingerprint(request: Request) -> str:
+    """Method, path and the body as parsed JSON: whitespace and key order don't matter."""
+    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
+    material = f"{request.method} {request.path}\n{body}"
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def idempotent(
+    *, request: Request, workspace: Workspace, execute: Callable[[], Response]
+) -> Response:
+    """Run ``execute`` once per idempotency key; replay its answer for 24 hours."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return execute()
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidRequest(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
+    fingerprint = request_fingerprint(request)
+    now = timezone.now()
+    expired_before = now - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
+    with transaction.atomic():
+        IdempotencyRecord.objects.filter(
+            workspace=workspace, key=key, created_at__lt=expired_before
+        ).delete()
+        record, created = IdempotencyRecord.objects.get_or_create(
+            workspace=workspace,
+            key=key,
+            defaults={"request_fingerprint": fingerprint, "created_at": now},
+        )
+        if not created:
+            if record.request_fingerprint != fingerprint:
+                raise Unprocessable(
+                    f"{HEADER} '{key}' was already used with a different request; "
+                    "use a new key for a new request",
+                )
+            replay = Response(record.response_body, status=record.response_status)
+            replay["Idempotent-Replayed"] = "true"
+            return replay
+        response = execute()
+        record.response_status = response.status_code
+        record.response_body = response.data
+        record.save(update_fields=["response_status", "response_body"])
+        return response
+
+
+def idempotency_records_purge(*, now=None) -> int:
+    """Delete records past their 24 hours; the beat schedule calls this hourly."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,100 @@
+"""Builders for rows the fixed cast in conftest.py does not cover."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from customers.models import Customer, Workspace
+from journeys.models import Enrollment, Journey, JourneyVersion
+from segments.models import Segment, SegmentMembership
+
+WELCOME_STEPS = [
+    {
+        "key": "welcome",
+        "type": "send",
+        "channel": "email",
+        "subject": "Welcome {{ customer.first_name }}",
+        "body": "Order {{ api.payload.order_id }}",
+        "next": None,
+    }
+]
+
+
+def journey_definition(
+    *,
+    name: str = "Welcome",
+    trigger: dict[str, Any] | None = None,
+    entry: dict[str, Any] | None = None,
+    steps: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "trigger": {
+            "type": "api",
+            "event": "",
+            "schema": [],
+            "conditions": None,
+            **(trigger or {}),
+        },
+        "entry": {
+            "allow_reentry": False,
+            "max_entries_per_customer": None,
+            "reentry_cooldown_seconds": 0,
+            "restart_active": True,
+            "conditions": None,
+            **(entry or {}),
+        },
+        "cancellation_key": "",
+        "start": (steps or WELCOME_STEPS)[0]["key"],
+        "steps": steps or WELCOME_STEPS,
+    }
+
+
+def journey_create(
+    workspace: Workspace, *, status: str = Journey.Status.LIVE, **definition_parts: Any
+) -> Journey:
+    """A journey with one published version, as publishing leaves it."""
+    definition = journey_definition(**definition_parts)
+    journey = Journey.objects.create(
+        workspace=workspace,
+        name=definition["name"],
+        status=status,
+        trigger_type=definition["trigger"]["type"],
+        trigger_event=definition["trigger"]["event"],
+        trigger_schema=definition["trigger"]["schema"],
+        trigger_conditions=definition["trigger"]["conditions"],
+        start_step=definition["start"],
+        steps=definition["steps"],
+        **{k: v for k, v in definition["entry"].items() if k != "conditions"},
+        entry_conditions=definition["entry"]["conditions"],
+    )
+    if status != Journey.Status.DRAFT:
+        journey.live_version = JourneyVersion.objects.create(
+            journey=journey, number=1, definition=definition
+        )
+        journey.save(update_fields=["live_version"])
+    return journey
+
+
+def customers_create(workspace: Workspace, count: int, *, prefix: str = "user") -> list[Customer]:
+    return Customer.objects.bulk_create(
+        Customer(workspace=workspace, external_id=f"{prefix}_{i}", email=f"{prefix}{i}@example.com")
+        for i in range(count)
+    )
+
+
+def segment_create(workspace: Workspace, members: list[Customer], **fields: Any) -> Segment:
+    segment = Segment.objects.create(workspace=workspace, name=fields.pop("name", "VIPs"), **fields)
+    SegmentMembership.objects.bulk_create(
+        SegmentMembership(segment=segment, customer=customer) for customer in members
+    )
+    return segment
+
+
+def run_finish(run: Enrollment, *, state: str, ago_seconds: int = 0) -> Enrollment:
+    """Move a run to a final state, as the engine will, ``ago_seconds`` in the past."""
+    run.state = state
+    run.finished_at = timezone.now() - timedelta(seconds=ago_seconds)
+    run.save(update_fields=["state", "finished_at"])
+    return run
