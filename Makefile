@@ -10,6 +10,8 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test lint format venv
 
+PORT ?= 8000
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
@@ -17,6 +19,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The embedded default: SQLite and a filesystem broker in var/, no services needed.
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py embedded --port $(PORT)
 
 test: venv
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \

@@ -8,6 +8,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.health import healthz
+
 workspace_api = [
     path("", include("customers.urls")),
     path("", include("segments.urls")),
@@ -16,6 +18,7 @@ workspace_api = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
     path("api/v1/workspaces/<str:workspace_id>/", include(workspace_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
