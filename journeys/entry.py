@@ -232,7 +232,7 @@ def _insert_runs(
     returning: bool,
 ) -> Any:
     """One ``INSERT ... SELECT`` of the eligible candidates; due now (``wake_at = now``)."""
-    source_sql, source_params = candidates.values("pk", "verdict").query.sql_with_params()
+    source_sql, source_params = candidates.values("id", "verdict").query.sql_with_params()
     table = Enrollment._meta.db_table
     sql = (
         f"INSERT INTO {table} (public_id, workspace_id, journey_id, version_id, customer_id,"

@@ -1,3 +1,11 @@
 """Segments API routes, relative to /api/v1/workspaces/<workspace_id>/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from segments.api import SegmentDetailApi, SegmentListCreateApi, SegmentMembersApi
+
+urlpatterns = [
+    path("segments", SegmentListCreateApi.as_view(), name="segments"),
+    path("segments/<str:segment_id>", SegmentDetailApi.as_view(), name="segment-detail"),
+    path("segments/<str:segment_id>/members", SegmentMembersApi.as_view(), name="segment-members"),
+]

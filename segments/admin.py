@@ -1,0 +1,93 @@
+"""Admin for segments and their explicit members.
+
+Members are not an inline of the segment: a static list can hold millions of rows, and
+an inline renders every one of them. They have their own change list, filterable by
+segment, instead.
+"""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from segments.conditions import condition_problems
+from segments.models import Segment, SegmentMembership
+from segments.services import segment_member_count
+
+
+class SegmentForm(forms.ModelForm):
+    """The API's rules, so the admin cannot save a segment that bulk entry cannot use."""
+
+    class Meta:
+        model = Segment
+        fields = ("workspace", "name", "kind", "list_email", "conditions")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        kind = cleaned.get("kind")
+        conditions = cleaned.get("conditions")
+        if kind == Segment.Kind.STATIC and conditions is not None:
+            self.add_error("conditions", "Only dynamic segments have conditions.")
+        if kind == Segment.Kind.DYNAMIC:
+            if cleaned.get("list_email"):
+                self.add_error("list_email", "Only static segments can have a list email.")
+            if conditions is None:
+                self.add_error("conditions", "A dynamic segment needs conditions.")
+            else:
+                for problem in condition_problems(conditions, path="conditions"):
+                    self.add_error("conditions", problem)
+        return cleaned
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    form = SegmentForm
+    list_display = ("name", "public_id", "kind", "list_email", "workspace", "created_at")
+    list_filter = ("kind", "workspace")
+    list_select_related = ("workspace",)
+    search_fields = ("name", "=public_id", "list_email")
+    readonly_fields = ("public_id", "member_count", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Segment | None = None) -> tuple:
+        if obj is not None:
+            return (*self.readonly_fields, "workspace")
+        return ("public_id", "created_at")
+
+    @admin.display(description="members now")
+    def member_count(self, obj: Segment) -> int:
+        return segment_member_count(segment=obj)
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = SegmentMembership
+        fields = ("segment", "customer")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        segment, customer = cleaned.get("segment"), cleaned.get("customer")
+        if segment is not None and segment.kind != Segment.Kind.STATIC:
+            self.add_error("segment", "Dynamic segments get their members from their conditions.")
+        if (
+            segment is not None
+            and customer is not None
+            and segment.workspace_id != customer.workspace_id
+        ):
+            self.add_error("customer", "The customer belongs to another workspace.")
+        return cleaned
+
+
+@admin.register(SegmentMembership)
+class SegmentMembershipAdmin(admin.ModelAdmin):
+    form = MembershipForm
+    list_display = ("segment", "customer", "added_at")
+    list_filter = ("segment",)
+    list_select_related = ("segment", "customer")
+    search_fields = ("=customer__public_id", "=customer__external_id", "=customer__email")
+    raw_id_fields = ("segment", "customer")
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SegmentMembership]:
+        return super().get_queryset(request).filter(segment__kind=Segment.Kind.STATIC)
