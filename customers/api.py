@@ -5,7 +5,6 @@ Views only parse and render; the rules live in :mod:`customers.services`.
 
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -13,40 +12,9 @@ from rest_framework.response import Response
 
 from customers.http import WorkspaceApiView
 from customers.models import Customer
+from customers.openapi import error_responses
 from customers.selectors import customer_get
 from customers.services import customer_erase, customer_identify, customer_update
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    """Documents ``Authorization: Bearer sk_...`` so the schema's clients send the key."""
-
-    target_class = "customers.authentication.ApiKeyAuthentication"
-    name = "ApiKey"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "http", "scheme": "bearer", "description": "A workspace API key, sk_..."}
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Every API error: a headline naming the field and problem, plus optional details."""
-
-    error = serializers.CharField()
-
-
-def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
-    """Schema entries for the JSON errors an endpoint can answer."""
-    descriptions = {
-        400: "Invalid request",
-        401: "Missing, invalid or revoked API key",
-        404: "Not found in this workspace",
-        409: "Conflict",
-        422: "Unprocessable",
-        429: "Rate limit exceeded",
-    }
-    return {
-        code: OpenApiResponse(ErrorSerializer, description=descriptions.get(code, ""))
-        for code in codes
-    }
 
 
 class CustomerChannelSerializer(serializers.Serializer):

@@ -7,8 +7,8 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from customers.api import error_responses
 from customers.http import WorkspaceApiView
+from customers.openapi import error_responses
 from segments.models import Segment
 from segments.services import (
     MAX_MEMBERS_PER_REQUEST,

@@ -2,13 +2,21 @@
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.errors import InvalidRequest
 from customers.http import WorkspaceApiView
+from customers.openapi import error_responses
 from journeys.idempotency import idempotent
 from journeys.trigger import (
     customer_resolve,
@@ -95,7 +103,6 @@ BulkOutput = inline_serializer(
         ),
     },
 )
-ErrorOutput = inline_serializer("Error", {"error": serializers.CharField()})
 
 
 class JourneyTriggerView(WorkspaceApiView):
@@ -114,11 +121,16 @@ class JourneyTriggerView(WorkspaceApiView):
             )
         ],
         responses={
-            202: SingleOutput,
-            200: SingleOutput,
-            400: ErrorOutput,
-            404: ErrorOutput,
-            429: ErrorOutput,
+            202: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    "TriggerAccepted",
+                    serializers=[SingleOutput, BulkOutput],
+                    resource_type_field_name=None,
+                ),
+                description="Enrolled (single) or the bulk counts",
+            ),
+            200: OpenApiResponse(SingleOutput, description="Not enrolled, with the reason"),
+            **error_responses(400, 401, 404, 422, 429),
         },
         examples=[
             OpenApiExample("single", {"external_id": "user_123", "payload": {"order_id": "A1"}}),
