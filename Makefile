@@ -7,6 +7,7 @@ PIP := $(VENV)/bin/pip
 # Tests run against the local PostgreSQL and Redis on their standard ports.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/journeys
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/9
 
 .PHONY: run test lint format venv
 
@@ -27,7 +28,7 @@ run: venv
 
 test: venv
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_REDIS_URL)} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
