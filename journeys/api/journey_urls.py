@@ -1,3 +1,21 @@
 """Journey definition routes: list, import, get, export, publish, pause, archive."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from journeys.api.journeys import (
+    JourneyArchiveApi,
+    JourneyDetailApi,
+    JourneyExportApi,
+    JourneyListApi,
+    JourneyPauseApi,
+    JourneyPublishApi,
+)
+
+urlpatterns = [
+    path("journeys", JourneyListApi.as_view(), name="journeys"),
+    path("journeys/<str:journey_id>", JourneyDetailApi.as_view(), name="journey-detail"),
+    path("journeys/<str:journey_id>/export", JourneyExportApi.as_view(), name="journey-export"),
+    path("journeys/<str:journey_id>/publish", JourneyPublishApi.as_view(), name="journey-publish"),
+    path("journeys/<str:journey_id>/pause", JourneyPauseApi.as_view(), name="journey-pause"),
+    path("journeys/<str:journey_id>/archive", JourneyArchiveApi.as_view(), name="journey-archive"),
+]

@@ -1,0 +1,343 @@
+"""The admin is the journey editor: edit a draft, check it, publish, pause, archive.
+
+The editor stores exactly what the importer stores: the form normalises the definition
+through :mod:`journeys.definition`, so the admin and the JSON describe the same thing
+and an export round-trips. Lifecycle actions call :mod:`journeys.services` and report
+every publish problem as an admin message. Versions, enrollments and step runs are
+read-only: they are history.
+"""
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import F, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from customers.errors import Conflict, InvalidRequest
+from journeys.definition import definition_from_journey, definition_normalize
+from journeys.definition import journey_fields_from_definition as fields_from_definition
+from journeys.models import Enrollment, Journey, JourneyVersion, StepRun
+from journeys.services import (
+    journey_archive,
+    journey_pause,
+    journey_publish,
+    journey_publish_check,
+)
+
+DEFINITION_COLUMNS = (
+    "name",
+    "trigger_type",
+    "trigger_event",
+    "trigger_schema",
+    "trigger_conditions",
+    "allow_reentry",
+    "max_entries_per_customer",
+    "reentry_cooldown_seconds",
+    "restart_active",
+    "entry_conditions",
+    "cancellation_key",
+    "start_step",
+    "steps",
+)
+
+
+def _pretty_json(value: Any) -> SafeString:
+    return format_html(
+        '<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, sort_keys=False)
+    )
+
+
+def _problem_text(problem: dict[str, Any]) -> str:
+    where = " ".join(
+        part
+        for part in (
+            f"step {problem['step']}" if problem.get("step") else "",
+            problem.get("field") or "",
+        )
+        if part
+    )
+    return f"{where}: {problem['message']}" if where else problem["message"]
+
+
+def _problem_list(problems: list[dict[str, Any]]) -> SafeString:
+    return format_html(
+        "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((_problem_text(p),) for p in problems))
+    )
+
+
+class JourneyAdminForm(forms.ModelForm):
+    """Stores only definitions that pass :func:`definition_normalize`, in canonical form."""
+
+    class Meta:
+        model = Journey
+        fields = ("workspace", *DEFINITION_COLUMNS)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors or not all(column in cleaned for column in DEFINITION_COLUMNS):
+            return cleaned
+        draft = Journey(**{column: cleaned[column] for column in DEFINITION_COLUMNS})
+        try:
+            canonical = definition_normalize(definition_from_journey(draft))
+        except InvalidRequest as error:
+            raise forms.ValidationError(
+                [_problem_text(problem) for problem in error.details["problems"]]
+            ) from error
+        cleaned.update(fields_from_definition(canonical))
+        return cleaned
+
+
+class JourneyVersionInline(admin.TabularInline):
+    model = JourneyVersion
+    fields = ("number", "published_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("-number",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Journey)
+class JourneyAdmin(admin.ModelAdmin):
+    form = JourneyAdminForm
+    list_display = (
+        "name",
+        "public_id",
+        "workspace",
+        "status",
+        "trigger_type",
+        "trigger_event",
+        "live_version_number",
+        "updated_at",
+    )
+    list_filter = ("status", "trigger_type")
+    search_fields = ("name", "=public_id")
+    list_select_related = ("workspace",)
+    raw_id_fields = ("workspace",)
+    actions = ("publish_journeys", "pause_journeys", "archive_journeys")
+    inlines = (JourneyVersionInline,)
+    fieldsets = (
+        (None, {"fields": ("workspace", "public_id", "name", "status", "live_version")}),
+        (
+            "Trigger",
+            {"fields": ("trigger_type", "trigger_event", "trigger_schema", "trigger_conditions")},
+        ),
+        (
+            "Entry rules",
+            {
+                "fields": (
+                    "allow_reentry",
+                    "max_entries_per_customer",
+                    "reentry_cooldown_seconds",
+                    "restart_active",
+                    "entry_conditions",
+                    "cancellation_key",
+                )
+            },
+        ),
+        ("Steps", {"fields": ("start_step", "steps", "steps_pretty")}),
+        ("Publishing", {"fields": ("publish_check", "created_at", "updated_at")}),
+    )
+    base_readonly_fields = (
+        "public_id",
+        "status",
+        "live_version",
+        "steps_pretty",
+        "publish_check",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Journey]:
+        # The number only: selecting the version row would load its whole definition.
+        return super().get_queryset(request).annotate(live_version_number=F("live_version__number"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Journey | None = None) -> Any:
+        if obj is not None and obj.status == Journey.Status.ARCHIVED:
+            return (*self.base_readonly_fields, "workspace", *DEFINITION_COLUMNS)
+        if obj is not None:
+            return (*self.base_readonly_fields, "workspace")
+        return self.base_readonly_fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Journey | None = None) -> bool:
+        """Only never-published drafts may be deleted; anything that ran is archived."""
+        if obj is not None and (obj.status != Journey.Status.DRAFT or obj.versions.exists()):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        # Bulk delete would bypass the per-journey rule above.
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="live version", ordering="live_version__number")
+    def live_version_number(self, journey: Journey) -> int | None:
+        return getattr(journey, "live_version_number", None)
+
+    @admin.display(description="steps (formatted)")
+    def steps_pretty(self, journey: Journey) -> SafeString:
+        return _pretty_json(journey.steps)
+
+    @admin.display(description="publish check")
+    def publish_check(self, journey: Journey) -> SafeString | str:
+        if journey.pk is None:
+            return "-"
+        check = journey_publish_check(journey=journey)
+        parts = []
+        if check["errors"]:
+            parts.append(format_html("<strong>Errors</strong>{}", _problem_list(check["errors"])))
+        if check["warnings"]:
+            parts.append(
+                format_html("<strong>Warnings</strong>{}", _problem_list(check["warnings"]))
+            )
+        if not parts:
+            return "ready to publish"
+        return format_html_join("", "{}", ((part,) for part in parts))
+
+    @admin.action(description="Publish selected journeys")
+    def publish_journeys(self, request: HttpRequest, queryset: QuerySet[Journey]) -> None:
+        for journey in queryset:
+            try:
+                version = journey_publish(journey=journey)
+            except InvalidRequest as error:
+                self.message_user(
+                    request,
+                    format_html(
+                        "{} cannot be published:{}",
+                        journey.name,
+                        _problem_list(error.details.get("problems", [])),
+                    ),
+                    messages.ERROR,
+                )
+                continue
+            except Conflict as error:
+                self.message_user(request, f"{journey.name}: {error.message}", messages.ERROR)
+                continue
+            self.message_user(
+                request, f"{journey.name}: version {version.number} is live", messages.SUCCESS
+            )
+            warnings = journey_publish_check(journey=journey)["warnings"]
+            if warnings:
+                self.message_user(
+                    request,
+                    format_html("{} warnings:{}", journey.name, _problem_list(warnings)),
+                    messages.WARNING,
+                )
+
+    @admin.action(description="Pause selected journeys")
+    def pause_journeys(self, request: HttpRequest, queryset: QuerySet[Journey]) -> None:
+        self._transition(request, queryset, journey_pause, "paused")
+
+    @admin.action(description="Archive selected journeys (stops new entries)")
+    def archive_journeys(self, request: HttpRequest, queryset: QuerySet[Journey]) -> None:
+        self._transition(request, queryset, journey_archive, "archived")
+
+    def _transition(
+        self, request: HttpRequest, queryset: QuerySet[Journey], service: Any, done: str
+    ) -> None:
+        for journey in queryset:
+            try:
+                service(journey=journey)
+            except Conflict as error:
+                self.message_user(request, f"{journey.name}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{journey.name}: {done}", messages.SUCCESS)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History is not edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(JourneyVersion)
+class JourneyVersionAdmin(ReadOnlyAdmin):
+    list_display = ("journey", "number", "published_at")
+    list_select_related = ("journey",)
+    search_fields = ("=journey__public_id", "journey__name")
+    fields = ("journey", "number", "published_at", "definition_pretty")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[JourneyVersion]:
+        queryset = super().get_queryset(request)
+        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+            queryset = queryset.defer("definition")
+        return queryset
+
+    @admin.display(description="definition")
+    def definition_pretty(self, version: JourneyVersion) -> SafeString:
+        return _pretty_json(version.definition)
+
+
+class StepRunInline(admin.TabularInline):
+    model = StepRun
+    fields = ("step_key", "step_type", "visit", "started_at", "finished_at", "outcome", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "public_id",
+        "journey",
+        "customer",
+        "state",
+        "current_step",
+        "wake_at",
+        "entered_at",
+        "finished_at",
+    )
+    list_filter = ("state",)
+    search_fields = ("=public_id", "=customer__public_id", "=customer__external_id")
+    list_select_related = ("journey", "customer")
+    ordering = ("-entered_at",)
+    # A full COUNT(*) over millions of runs on every page load is not worth it.
+    show_full_result_count = False
+    fields = (
+        "public_id",
+        "workspace",
+        "journey",
+        "version",
+        "customer",
+        "state",
+        "current_step",
+        "wake_at",
+        "cancellation_key",
+        "exit_reason",
+        "error",
+        "entered_at",
+        "finished_at",
+        "context_pretty",
+    )
+    readonly_fields = fields
+    inlines = (StepRunInline,)
+
+    @admin.display(description="context")
+    def context_pretty(self, enrollment: Enrollment) -> SafeString:
+        return _pretty_json(enrollment.context)

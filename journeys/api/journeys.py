@@ -1,0 +1,353 @@
+"""Journey definition API: list, import, read, replace, export, publish, pause, archive.
+
+Views only parse, call one service and render. Documents are validated by
+:mod:`journeys.definition` rather than by serializers, so a bad document answers every
+problem at once in the same ``{"step", "field", "message"}`` shape that publishing uses;
+the serializers below exist to document the shapes in the OpenAPI schema.
+"""
+
+from typing import Any
+
+from django.db.models import F
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from customers.errors import NotFound
+from customers.http import WorkspaceApiView
+from customers.openapi import ErrorSerializer
+from journeys.definition import (
+    SCHEMA_FIELD_TYPES,
+    STEP_TYPES,
+    TRIGGER_TYPES,
+    definition_from_journey,
+    definition_publish_problems,
+)
+from journeys.models import Journey, JourneyVersion
+from journeys.services import (
+    journey_archive,
+    journey_import,
+    journey_pause,
+    journey_publish,
+    journey_update,
+)
+
+# --- documentation serializers --------------------------------------------------------
+
+
+class ProblemSerializer(serializers.Serializer):
+    step = serializers.CharField(allow_null=True, help_text="The step's key, or null")
+    field = serializers.CharField(
+        allow_null=True,
+        help_text="Relative to the step when step is set, else a path in the document",
+    )
+    message = serializers.CharField()
+
+
+class DefinitionErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(
+        help_text="'journey definition is not valid' or 'journey cannot be published'"
+    )
+    problems = ProblemSerializer(many=True)
+    warnings = ProblemSerializer(many=True, required=False)
+
+
+class SchemaFieldSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=SCHEMA_FIELD_TYPES)
+
+
+class TriggerSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=TRIGGER_TYPES, default="api")
+    event = serializers.CharField(allow_null=True, required=False, help_text="event triggers")
+    schema = SchemaFieldSerializer(many=True, required=False)
+    conditions = serializers.JSONField(allow_null=True, required=False)
+
+
+class EntrySerializer(serializers.Serializer):
+    allow_reentry = serializers.BooleanField(default=False)
+    max_entries_per_customer = serializers.IntegerField(allow_null=True, required=False)
+    reentry_cooldown_seconds = serializers.IntegerField(default=0)
+    restart_active = serializers.BooleanField(default=True)
+    conditions = serializers.JSONField(allow_null=True, required=False)
+
+
+class DefinitionSerializer(serializers.Serializer):
+    """A journey definition (DESIGN.md section 6)."""
+
+    name = serializers.CharField()
+    trigger = TriggerSerializer(required=False)
+    entry = EntrySerializer(required=False)
+    cancellation_key = serializers.CharField(
+        allow_null=True, required=False, help_text="Liquid, e.g. order-{{ data.order_id }}"
+    )
+    start = serializers.CharField(
+        allow_null=True, required=False, help_text="Defaults to the first step's key"
+    )
+    steps = serializers.ListField(
+        child=serializers.DictField(),
+        help_text=(
+            "Each step has a unique key, a type (" + ", ".join(STEP_TYPES) + ") and the "
+            "type's fields; next-like fields name a step key or null (the run completes)."
+        ),
+    )
+
+
+class JourneySummarySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=Journey.Status.choices)
+    trigger_type = serializers.ChoiceField(choices=Journey.TriggerType.choices)
+    trigger_event = serializers.CharField(allow_null=True)
+    live_version = serializers.IntegerField(allow_null=True, help_text="Live version's number")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class JourneyDetailSerializer(JourneySummarySerializer):
+    has_unpublished_changes = serializers.BooleanField(
+        help_text="The draft differs from the live version (always true before publishing)"
+    )
+    definition = DefinitionSerializer()
+
+
+class JourneyWithWarningsSerializer(JourneyDetailSerializer):
+    warnings = ProblemSerializer(many=True, help_text="Publishing would warn about these")
+
+
+class VersionSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    published_at = serializers.DateTimeField()
+
+
+class JourneyPublishedSerializer(JourneyWithWarningsSerializer):
+    version = VersionSerializer()
+
+
+class JourneyPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = JourneySummarySerializer(many=True)
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    descriptions = {
+        400: "Invalid definition or request",
+        401: "Missing, invalid or revoked API key",
+        404: "Journey not found in this workspace",
+        409: "The journey's status does not allow this",
+        429: "Rate limit exceeded",
+    }
+    return {
+        code: OpenApiResponse(
+            DefinitionErrorSerializer if code == 400 else ErrorSerializer,
+            description=descriptions[code],
+        )
+        for code in codes
+    }
+
+
+JOURNEY_ID = OpenApiParameter(
+    "journey_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="jrn_..."
+)
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def _summary(journey: Journey) -> dict[str, Any]:
+    live_number = getattr(journey, "live_version_number", None)
+    if live_number is None and journey.live_version_id is not None:
+        live_number = journey.live_version.number
+    return {
+        "id": journey.public_id,
+        "name": journey.name,
+        "status": journey.status,
+        "trigger_type": journey.trigger_type,
+        "trigger_event": journey.trigger_event or None,
+        "live_version": live_number,
+        "created_at": journey.created_at,
+        "updated_at": journey.updated_at,
+    }
+
+
+def _detail(journey: Journey, **extra: Any) -> dict[str, Any]:
+    definition = definition_from_journey(journey)
+    live = journey.live_version
+    return {
+        **_summary(journey),
+        "has_unpublished_changes": live is None or live.definition != definition,
+        "definition": definition,
+        **extra,
+    }
+
+
+def _warnings(journey: Journey) -> list[dict[str, Any]]:
+    """Publish warnings shown as soon as a draft is saved, so authors see them early."""
+    _, warnings = definition_publish_problems(definition_from_journey(journey))
+    return warnings
+
+
+def _journey(workspace_id: int, journey_id: str) -> Journey:
+    """The caller's journey; any other id, of any shape or tenant, is the same 404."""
+    journey = (
+        Journey.objects.select_related("live_version")
+        .filter(workspace_id=workspace_id, public_id=journey_id)
+        .first()
+    )
+    if journey is None:
+        raise NotFound("journey not found")
+    return journey
+
+
+# --- views ----------------------------------------------------------------------------
+
+
+class JourneyPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+
+class JourneyListApi(WorkspaceApiView):
+    """``GET|POST journeys``."""
+
+    @extend_schema(
+        operation_id="journeys_list",
+        summary="List journeys, newest first",
+        description="Cursor-paginated: follow ``next`` until it is null.",
+        parameters=[
+            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (max 500)"),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="From next/previous"),
+        ],
+        responses={200: JourneyPageSerializer, **_errors(401, 429)},
+    )
+    def get(self, request: Request, workspace_id: str) -> Response:
+        journeys = Journey.objects.filter(workspace=self.workspace).annotate(
+            live_version_number=F("live_version__number")
+        )
+        paginator = JourneyPagination()
+        page = paginator.paginate_queryset(journeys, request, view=self)
+        return paginator.get_paginated_response([_summary(journey) for journey in page])
+
+    @extend_schema(
+        operation_id="journeys_import",
+        summary="Import a journey definition as a draft",
+        request=DefinitionSerializer,
+        responses={201: JourneyWithWarningsSerializer, **_errors(400, 401, 429)},
+        description=(
+            "Creates a draft from the document. Structural problems answer 400 listing "
+            "all of them; publish warnings are returned at once so authors see them early."
+        ),
+    )
+    def post(self, request: Request, workspace_id: str) -> Response:
+        journey = journey_import(workspace=self.workspace, document=request.data)
+        return Response(
+            _detail(journey, warnings=_warnings(journey)), status=status.HTTP_201_CREATED
+        )
+
+
+class JourneyDetailApi(WorkspaceApiView):
+    """``GET|PUT journeys/{journey_id}``."""
+
+    @extend_schema(
+        operation_id="journeys_get",
+        summary="A journey, its draft definition and publish state",
+        description="``definition`` is the draft; the live version runs until the next publish.",
+        parameters=[JOURNEY_ID],
+        responses={200: JourneyDetailSerializer, **_errors(401, 404, 429)},
+    )
+    def get(self, request: Request, workspace_id: str, journey_id: str) -> Response:
+        return Response(_detail(_journey(self.workspace.pk, journey_id)))
+
+    @extend_schema(
+        operation_id="journeys_update",
+        summary="Replace a journey's draft definition",
+        parameters=[JOURNEY_ID],
+        request=DefinitionSerializer,
+        responses={200: JourneyWithWarningsSerializer, **_errors(400, 401, 404, 409, 429)},
+        description=(
+            "A live journey keeps running its published version until it is published "
+            "again. Archived journeys cannot be edited (409)."
+        ),
+    )
+    def put(self, request: Request, workspace_id: str, journey_id: str) -> Response:
+        journey = _journey(self.workspace.pk, journey_id)
+        journey = journey_update(journey=journey, document=request.data)
+        return Response(_detail(journey, warnings=_warnings(journey)))
+
+
+class JourneyExportApi(WorkspaceApiView):
+    """``GET journeys/{journey_id}/export``: the canonical document, ready to import."""
+
+    @extend_schema(
+        operation_id="journeys_export",
+        summary="Export a journey's draft definition",
+        description="The canonical document: importing it creates an identical draft.",
+        parameters=[JOURNEY_ID],
+        responses={200: DefinitionSerializer, **_errors(401, 404, 429)},
+    )
+    def get(self, request: Request, workspace_id: str, journey_id: str) -> Response:
+        return Response(definition_from_journey(_journey(self.workspace.pk, journey_id)))
+
+
+class JourneyPublishApi(WorkspaceApiView):
+    """``POST journeys/{journey_id}/publish``."""
+
+    @extend_schema(
+        operation_id="journeys_publish",
+        summary="Validate the draft and make it the live version",
+        parameters=[JOURNEY_ID],
+        request=None,
+        responses={200: JourneyPublishedSerializer, **_errors(400, 401, 404, 409, 429)},
+        description=(
+            "400 lists every problem by step key. Publishing a paused journey resumes it; "
+            "an unchanged draft keeps the current live version."
+        ),
+    )
+    def post(self, request: Request, workspace_id: str, journey_id: str) -> Response:
+        journey = _journey(self.workspace.pk, journey_id)
+        version = journey_publish(journey=journey)
+        return Response(_detail(journey, warnings=_warnings(journey), version=_version(version)))
+
+
+class JourneyPauseApi(WorkspaceApiView):
+    """``POST journeys/{journey_id}/pause``."""
+
+    @extend_schema(
+        operation_id="journeys_pause",
+        summary="Stop new entries into a live journey",
+        description="Only a live journey can be paused (409 otherwise); publish resumes it.",
+        parameters=[JOURNEY_ID],
+        request=None,
+        responses={200: JourneyDetailSerializer, **_errors(401, 404, 409, 429)},
+    )
+    def post(self, request: Request, workspace_id: str, journey_id: str) -> Response:
+        journey = journey_pause(journey=_journey(self.workspace.pk, journey_id))
+        return Response(_detail(journey))
+
+
+class JourneyArchiveApi(WorkspaceApiView):
+    """``POST journeys/{journey_id}/archive``."""
+
+    @extend_schema(
+        operation_id="journeys_archive",
+        summary="Archive a journey: no new entries, no more edits",
+        description="Archiving is final: the journey can no longer be edited or published.",
+        parameters=[JOURNEY_ID],
+        request=None,
+        responses={200: JourneyDetailSerializer, **_errors(401, 404, 409, 429)},
+    )
+    def post(self, request: Request, workspace_id: str, journey_id: str) -> Response:
+        journey = journey_archive(journey=_journey(self.workspace.pk, journey_id))
+        return Response(_detail(journey))
+
+
+def _version(version: JourneyVersion) -> dict[str, Any]:
+    return {
+        "number": version.number,
+        "published_at": version.published_at,
+    }

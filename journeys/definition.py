@@ -1,0 +1,982 @@
+"""Journeys as code: parse, normalise, validate, import and export journey definitions.
+
+A definition is the JSON document of DESIGN.md section 6. Two levels of checking exist
+because drafts and published versions need different guarantees:
+
+- :func:`definition_normalize` checks *structure* (types, required fields, known step
+  types) and fills in defaults. A draft must pass it to be stored at all, so everything
+  downstream (admin, export, publish) can rely on the shape. Its output is the
+  canonical document: every key present, in a fixed order, so that normalising twice
+  changes nothing and an export round-trips unchanged.
+- :func:`definition_publish_problems` checks *meaning* (the graph, Liquid, variables,
+  conditions) and is what publishing requires. A draft may be half-finished; a
+  published version may not.
+
+Canonical step shapes (``next``-like fields are a step key or ``null``, meaning the run
+completes)::
+
+    send            key, type, channel="email", subject, body, next
+                    key, type, channel="sms"|"whatsapp", body, next
+                    key, type, channel="webhook", url, body, next
+    delay           key, type, seconds, next
+                    key, type, until, offset_seconds, next
+    branch          key, type, condition, yes, no
+    split           key, type, paths=[{percentage, next}, ...]
+    webhook         key, type, method, url, headers, body, next
+    throttle        key, type, limit, period_seconds, scope, next, throttled
+    repeat          key, type, to, times, next
+    update_customer key, type, set, next
+    exit            key, type
+    wait_for_event  key, type, event, condition, timeout_seconds, matched, timeout
+
+Problems are dicts ``{"step": key or None, "field": name or None, "message": text}``:
+with a step, ``field`` is relative to the step (``"subject"``, ``"paths[1].next"``);
+without one it is a path in the document (``"trigger.schema[0].type"``).
+"""
+
+import copy
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from customers.errors import InvalidRequest
+from delivery.templating import template_syntax_problem, template_variable_paths
+from segments.conditions import condition_problems
+
+if TYPE_CHECKING:
+    from journeys.models import Journey
+
+Problem = dict[str, Any]
+
+TRIGGER_TYPES = ("api", "event")
+SCHEMA_FIELD_TYPES = ("string", "number", "boolean", "datetime")
+SEND_CHANNELS = ("email", "sms", "whatsapp", "webhook")
+WEBHOOK_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+THROTTLE_SCOPES = ("customer", "journey")
+
+#: Roots every template context provides (DESIGN.md section 4, "Liquid everywhere").
+CONTEXT_ROOTS = frozenset(
+    {"customer", "api", "data", "event", "profile", "tenant", "steps", "journey", "run_id"}
+)
+#: ``api.payload`` and ``api.properties`` are the same payload under two names.
+API_PAYLOAD_NAMES = ("payload", "properties")
+
+#: Step keys appear in Liquid (``steps.<key>``), URLs and timelines: keep them plain.
+STEP_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+STEP_KEY_MAX_LENGTH = 100  # Enrollment.current_step / StepRun.step_key
+NAME_MAX_LENGTH = 200  # Journey.name
+EVENT_MAX_LENGTH = 255  # Journey.trigger_event
+CANCELLATION_KEY_MAX_LENGTH = 500  # Journey.cancellation_key
+
+DOCUMENT_FIELDS = ("name", "trigger", "entry", "cancellation_key", "start", "steps")
+TRIGGER_FIELDS = ("type", "event", "schema", "conditions")
+ENTRY_FIELDS = (
+    "allow_reentry",
+    "max_entries_per_customer",
+    "reentry_cooldown_seconds",
+    "restart_active",
+    "conditions",
+)
+
+
+class _Missing:
+    """Marks a required field (no default) in a field table."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+REQUIRED: Any = _Missing()
+
+
+# --- value checkers -------------------------------------------------------------------
+# Each takes the raw value and returns (normalised value, problem message or None). They
+# are only called for values that are present and not null.
+
+Checker = Callable[[Any], tuple[Any, str | None]]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _non_blank_text(value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, str) or not value.strip():
+        return value, "must be a non-empty string"
+    return value, None
+
+
+def _bounded_text(max_length: int) -> Checker:
+    def check(value: Any) -> tuple[Any, str | None]:
+        value, problem = _non_blank_text(value)
+        if problem is None and len(value) > max_length:
+            problem = f"must be at most {max_length} characters"
+        return value, problem
+
+    return check
+
+
+def _integer(minimum: int | None) -> Checker:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if not _is_int(value):
+            return value, "must be an integer"
+        if minimum is not None and value < minimum:
+            return value, f"must be at least {minimum}"
+        return value, None
+
+    return check
+
+
+def _boolean(value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, bool):
+        return value, "must be true or false"
+    return value, None
+
+
+def _choice(choices: tuple[str, ...], *, upper: bool = False) -> Checker:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if isinstance(value, str) and upper:
+            value = value.upper()
+        if value not in choices:
+            return value, f"must be one of {', '.join(choices)}"
+        return value, None
+
+    return check
+
+
+def _target(value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, str) or not value:
+        return value, "must be a step key or null"
+    return value, None
+
+
+def _required_target(value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, str) or not value:
+        return value, "must be a step key"
+    return value, None
+
+
+def _condition(value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, dict):
+        return value, "must be a condition object (all/any/not of {field, op, value})"
+    return value, None
+
+
+def _json_body(value: Any) -> tuple[Any, str | None]:
+    """A body is a Liquid string or any JSON value whose string leaves are Liquid."""
+    return value, None
+
+
+def _headers(value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, dict):
+        return value, "must be an object of header name to string"
+    for name, header in value.items():
+        if not name.strip():
+            return value, "header names must not be empty"
+        if not isinstance(header, str):
+            return value, f"must map header names to strings ({name!r} does not)"
+    return value, None
+
+
+def _attributes(value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, dict):
+        return value, "must be an object of attribute name to value"
+    if any(not name.strip() for name in value):
+        return value, "attribute names must not be empty"
+    return value, None
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    check: Checker
+    default: Any = None  # REQUIRED for fields without a default
+
+
+def _next(name: str = "next") -> Field:
+    return Field(name, _target, None)
+
+
+SEND_FIELDS: dict[str, tuple[Field, ...]] = {
+    "email": (
+        Field("subject", _non_blank_text, REQUIRED),
+        Field("body", _non_blank_text, REQUIRED),
+        _next(),
+    ),
+    "sms": (Field("body", _non_blank_text, REQUIRED), _next()),
+    "whatsapp": (Field("body", _non_blank_text, REQUIRED), _next()),
+    "webhook": (Field("url", _non_blank_text, REQUIRED), Field("body", _json_body), _next()),
+}
+DELAY_FIELDS: dict[str, tuple[Field, ...]] = {
+    "seconds": (Field("seconds", _integer(0), REQUIRED), _next()),
+    "until": (
+        Field("until", _non_blank_text, REQUIRED),
+        Field("offset_seconds", _integer(None), 0),
+        _next(),
+    ),
+}
+STEP_FIELDS: dict[str, tuple[Field, ...]] = {
+    "branch": (Field("condition", _condition, REQUIRED), _next("yes"), _next("no")),
+    "split": (),  # paths are checked by _normalize_split_paths
+    "webhook": (
+        Field("method", _choice(WEBHOOK_METHODS, upper=True), "POST"),
+        Field("url", _non_blank_text, REQUIRED),
+        Field("headers", _headers, {}),
+        Field("body", _json_body),
+        _next(),
+    ),
+    "throttle": (
+        Field("limit", _integer(1), REQUIRED),
+        Field("period_seconds", _integer(1), REQUIRED),
+        Field("scope", _choice(THROTTLE_SCOPES), "customer"),
+        _next(),
+        _next("throttled"),
+    ),
+    "repeat": (
+        Field("to", _required_target, REQUIRED),
+        Field("times", _integer(1), REQUIRED),
+        _next(),
+    ),
+    "update_customer": (Field("set", _attributes, REQUIRED), _next()),
+    "exit": (),
+    "wait_for_event": (
+        Field("event", _bounded_text(EVENT_MAX_LENGTH), REQUIRED),
+        Field("condition", _condition),
+        Field("timeout_seconds", _integer(0), REQUIRED),
+        _next("matched"),
+        _next("timeout"),
+    ),
+}
+STEP_TYPES = ("send", "delay", *STEP_FIELDS)
+
+
+class _Collector:
+    """Collects every problem instead of stopping at the first: authors fix all at once."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, message: str, *, step: str | None = None, field: str | None = None) -> None:
+        problem = {"step": step, "field": field, "message": message}
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    def fields(
+        self,
+        source: dict[str, Any],
+        fields: tuple[Field, ...],
+        *,
+        step: str | None = None,
+        prefix: str = "",
+    ) -> dict[str, Any]:
+        """Check and default ``fields`` of ``source``; a null counts as absent."""
+        out: dict[str, Any] = {}
+        for field in fields:
+            value = source.get(field.name)
+            location = f"{prefix}{field.name}"
+            if value is None:
+                if field.default is REQUIRED:
+                    self.add(f"{location} is required", step=step, field=location)
+                # A fresh copy, so canonical documents never share a mutable default.
+                out[field.name] = None if field.default is REQUIRED else _copy_json(field.default)
+                continue
+            value, problem = field.check(value)
+            if problem:
+                self.add(f"{location} {problem}", step=step, field=location)
+            out[field.name] = value
+        return out
+
+    def unknown(
+        self,
+        source: dict[str, Any],
+        known: tuple[str, ...] | set[str],
+        *,
+        step: str | None = None,
+        prefix: str = "",
+    ) -> None:
+        for name in source:
+            if name not in known:
+                location = f"{prefix}{name}"
+                self.add(f"unknown field '{location}'", step=step, field=location)
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(item) for item in value]
+    return value
+
+
+def _inapplicable(
+    collector: _Collector,
+    step: dict[str, Any],
+    allowed: tuple[str, ...],
+    variants: dict[str, tuple[Field, ...]],
+    *,
+    key: str | None,
+    prefix: str,
+    explain: Callable[[str], str],
+) -> None:
+    """Report fields that belong to another variant (subject on SMS, offset with seconds).
+
+    A null value of such a field is accepted and dropped: "not applicable" and "null"
+    mean the same, and tools that write every field with nulls should not be punished.
+    """
+    other_variant_fields = {f.name for fields in variants.values() for f in fields}
+    for name, value in step.items():
+        if name in allowed:
+            continue
+        location = f"{prefix}{name}"
+        if name in other_variant_fields:
+            if value is not None:
+                collector.add(explain(location), step=key, field=location)
+        else:
+            collector.add(f"unknown field '{location}'", step=key, field=location)
+
+
+# --- normalisation --------------------------------------------------------------------
+
+
+def _normalize_trigger(collector: _Collector, raw: Any) -> dict[str, Any]:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        collector.add("trigger must be an object", field="trigger")
+        raw = {}
+    collector.unknown(raw, TRIGGER_FIELDS, prefix="trigger.")
+    trigger_type = raw.get("type")
+    if trigger_type is None:
+        trigger_type = "api"
+    elif trigger_type not in TRIGGER_TYPES:
+        collector.add(
+            f"unknown trigger type {trigger_type!r}; expected api or event", field="trigger.type"
+        )
+    event = raw.get("event")
+    if event == "":
+        event = None
+    if event is not None:
+        _, problem = _bounded_text(EVENT_MAX_LENGTH)(event)
+        if problem:
+            collector.add(f"trigger.event {problem}", field="trigger.event")
+        elif trigger_type == "api":
+            collector.add(
+                "trigger.event applies only to event triggers (type 'event')",
+                field="trigger.event",
+            )
+    conditions = raw.get("conditions")
+    if conditions is not None and not isinstance(conditions, dict):
+        collector.add("trigger.conditions must be a condition object", field="trigger.conditions")
+    return {
+        "type": trigger_type,
+        "event": event,
+        "schema": _normalize_schema(collector, raw.get("schema")),
+        "conditions": conditions,
+    }
+
+
+def _normalize_schema(collector: _Collector, raw: Any) -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        collector.add("trigger.schema must be a list of fields", field="trigger.schema")
+        return []
+    schema: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        location = f"trigger.schema[{index}]"
+        if not isinstance(item, dict):
+            collector.add(f"{location} must be an object with name and type", field=location)
+            continue
+        collector.unknown(item, ("name", "type"), prefix=f"{location}.")
+        name, field_type = item.get("name"), item.get("type")
+        if not isinstance(name, str) or not name:
+            collector.add(f"{location}.name must be a non-empty string", field=f"{location}.name")
+        elif name in seen:
+            collector.add(f"duplicate schema field {name!r}", field=f"{location}.name")
+        else:
+            seen.add(name)
+        if field_type not in SCHEMA_FIELD_TYPES:
+            collector.add(
+                f"{location}.type must be one of {', '.join(SCHEMA_FIELD_TYPES)}"
+                + (f" (got {field_type!r})" if field_type is not None else ""),
+                field=f"{location}.type",
+            )
+        schema.append({"name": name, "type": field_type})
+    return schema
+
+
+def _normalize_entry(collector: _Collector, raw: Any) -> dict[str, Any]:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        collector.add("entry must be an object", field="entry")
+        raw = {}
+    collector.unknown(raw, ENTRY_FIELDS, prefix="entry.")
+    return collector.fields(
+        raw,
+        (
+            Field("allow_reentry", _boolean, False),
+            Field("max_entries_per_customer", _integer(1)),
+            Field("reentry_cooldown_seconds", _integer(0), 0),
+            Field("restart_active", _boolean, True),
+            Field("conditions", _condition),
+        ),
+        prefix="entry.",
+    )
+
+
+def _normalize_split_paths(
+    collector: _Collector, raw: Any, *, key: str | None
+) -> list[dict[str, Any]]:
+    if raw is None:
+        collector.add("paths is required", step=key, field="paths")
+        return []
+    if not isinstance(raw, list) or not raw:
+        collector.add(
+            "paths must be a non-empty list of {percentage, next}", step=key, field="paths"
+        )
+        return []
+    paths = []
+    for index, item in enumerate(raw):
+        location = f"paths[{index}]"
+        if not isinstance(item, dict):
+            collector.add(
+                f"{location} must be an object with percentage and next", step=key, field=location
+            )
+            continue
+        collector.unknown(item, ("percentage", "next"), step=key, prefix=f"{location}.")
+        percentage = item.get("percentage")
+        if (
+            not isinstance(percentage, int | float)
+            or isinstance(percentage, bool)
+            or not math.isfinite(percentage)
+            or not 0 <= percentage <= 100
+        ):
+            collector.add(
+                f"{location}.percentage must be a number from 0 to 100",
+                step=key,
+                field=f"{location}.percentage",
+            )
+        target = collector.fields(item, (_next(),), step=key, prefix=f"{location}.")
+        paths.append({"percentage": percentage, **target})
+    return paths
+
+
+def _normalize_step(collector: _Collector, raw: Any, index: int) -> dict[str, Any] | None:
+    location = f"steps[{index}]"
+    if not isinstance(raw, dict):
+        collector.add(f"{location} must be an object", field=location)
+        return None
+    key = raw.get("key")
+    if not isinstance(key, str) or not key:
+        collector.add(f"{location}.key must be a non-empty string", field=f"{location}.key")
+        key = None
+    elif len(key) > STEP_KEY_MAX_LENGTH or not STEP_KEY_PATTERN.match(key):
+        collector.add(
+            f"step key {key!r} must be at most {STEP_KEY_MAX_LENGTH} letters, digits, '_' or '-'",
+            step=key,
+            field="key",
+        )
+    # Problems of a step without a usable key are located by index instead.
+    step_ref = key
+    prefix = "" if key else f"{location}."
+    step_type = raw.get("type")
+    if step_type not in STEP_TYPES:
+        message = (
+            f"unknown step type {step_type!r}; expected one of {', '.join(STEP_TYPES)}"
+            if step_type is not None
+            else f"type is required (one of {', '.join(STEP_TYPES)})"
+        )
+        collector.add(message, step=step_ref, field=f"{prefix}type")
+        return None
+    out: dict[str, Any] = {"key": key, "type": step_type}
+    body = {name: value for name, value in raw.items() if name not in ("key", "type")}
+
+    if step_type == "send":
+        channel = raw.get("channel")
+        if channel not in SEND_CHANNELS:
+            collector.add(
+                f"{prefix}channel must be one of {', '.join(SEND_CHANNELS)}"
+                if channel is not None
+                else f"{prefix}channel is required (one of {', '.join(SEND_CHANNELS)})",
+                step=step_ref,
+                field=f"{prefix}channel",
+            )
+            return None
+        fields = SEND_FIELDS[channel]
+        out["channel"] = channel
+        _inapplicable(
+            collector,
+            body,
+            ("channel", *(f.name for f in fields)),
+            SEND_FIELDS,
+            key=step_ref,
+            prefix=prefix,
+            explain=lambda name: f"{name} does not apply to the {channel} channel",
+        )
+    elif step_type == "delay":
+        variant = "until" if raw.get("until") is not None else "seconds"
+        if raw.get("until") is not None and raw.get("seconds") is not None:
+            collector.add(
+                "give either seconds or until, not both", step=step_ref, field=f"{prefix}seconds"
+            )
+        fields = DELAY_FIELDS[variant]
+        _inapplicable(
+            collector,
+            {name: value for name, value in body.items() if name != "seconds"},
+            tuple(f.name for f in fields),
+            DELAY_FIELDS,
+            key=step_ref,
+            prefix=prefix,
+            explain=lambda name: f"{name} applies only to delays with until",
+        )
+    elif step_type == "split":
+        collector.unknown(body, ("paths",), step=step_ref, prefix=prefix)
+        out["paths"] = _normalize_split_paths(collector, raw.get("paths"), key=step_ref)
+        return out
+    else:
+        fields = STEP_FIELDS[step_type]
+        collector.unknown(body, tuple(f.name for f in fields), step=step_ref, prefix=prefix)
+    out.update(collector.fields(raw, fields, step=step_ref, prefix=prefix))
+    return out
+
+
+def definition_normalize(document: object) -> dict[str, Any]:
+    """Check a document's structure and return its canonical form.
+
+    Raises ``InvalidRequest("journey definition is not valid", problems=[...])`` listing
+    every structural problem found. Graph, Liquid and condition checks are left to
+    :func:`definition_publish_problems`, so a half-finished draft can still be saved.
+    """
+    collector = _Collector()
+    if not isinstance(document, dict):
+        collector.add("a journey definition must be a JSON object", field=None)
+        raise InvalidRequest("journey definition is not valid", problems=collector.problems)
+    # The canonical document shares nothing with the caller's, so neither can change the other.
+    document = copy.deepcopy(document)
+    collector.unknown(document, DOCUMENT_FIELDS)
+
+    name = document.get("name")
+    _, problem = _bounded_text(NAME_MAX_LENGTH)(name)
+    if name is None:
+        collector.add("name is required", field="name")
+    elif problem:
+        collector.add(f"name {problem}", field="name")
+
+    trigger = _normalize_trigger(collector, document.get("trigger"))
+    entry = _normalize_entry(collector, document.get("entry"))
+
+    cancellation_key = document.get("cancellation_key")
+    if cancellation_key == "":
+        cancellation_key = None
+    if cancellation_key is not None:
+        _, problem = _bounded_text(CANCELLATION_KEY_MAX_LENGTH)(cancellation_key)
+        if problem:
+            collector.add(f"cancellation_key {problem}", field="cancellation_key")
+
+    raw_steps = document.get("steps")
+    steps: list[dict[str, Any]] = []
+    if raw_steps is None:
+        collector.add("steps is required (a list of steps)", field="steps")
+    elif not isinstance(raw_steps, list):
+        collector.add("steps must be a list", field="steps")
+    else:
+        first_index: dict[str, int] = {}
+        for index, raw_step in enumerate(raw_steps):
+            step = _normalize_step(collector, raw_step, index)
+            key = raw_step.get("key") if isinstance(raw_step, dict) else None
+            if isinstance(key, str) and key:
+                if key in first_index:
+                    collector.add(
+                        f"duplicate step key {key!r} (steps[{first_index[key]}] and "
+                        f"steps[{index}])",
+                        step=key,
+                        field="key",
+                    )
+                else:
+                    first_index[key] = index
+            if step is not None:
+                steps.append(step)
+
+    start = document.get("start")
+    if start == "":
+        start = None
+    if start is not None and not isinstance(start, str):
+        collector.add("start must be a step key", field="start")
+    if start is None and steps and isinstance(steps[0].get("key"), str):
+        # The natural default: a journey starts at its first step.
+        start = steps[0]["key"]
+
+    if collector.problems:
+        raise InvalidRequest("journey definition is not valid", problems=collector.problems)
+    return {
+        "name": name,
+        "trigger": trigger,
+        "entry": entry,
+        "cancellation_key": cancellation_key,
+        "start": start,
+        "steps": steps,
+    }
+
+
+# --- publish checks -------------------------------------------------------------------
+
+
+def definition_step_targets(step: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """The ``(field, target)`` edges leaving a canonical step, in field order."""
+    step_type = step["type"]
+    if step_type == "branch":
+        return [("yes", step["yes"]), ("no", step["no"])]
+    if step_type == "split":
+        return [(f"paths[{i}].next", path["next"]) for i, path in enumerate(step["paths"])]
+    if step_type == "throttle":
+        return [("next", step["next"]), ("throttled", step["throttled"])]
+    if step_type == "repeat":
+        return [("to", step["to"]), ("next", step["next"])]
+    if step_type == "wait_for_event":
+        return [("matched", step["matched"]), ("timeout", step["timeout"])]
+    if step_type == "exit":
+        return []
+    return [("next", step["next"])]
+
+
+def _json_strings(value: Any, location: str) -> Iterator[tuple[str, str]]:
+    """Every string leaf of a JSON value with its location: those are Liquid templates."""
+    if isinstance(value, str):
+        yield location, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _json_strings(item, f"{location}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _json_strings(item, f"{location}[{index}]")
+
+
+def _step_templates(step: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """``(field, template)`` for every Liquid string of a canonical step."""
+    step_type = step["type"]
+    if step_type == "send":
+        for name in ("subject", "url"):
+            if isinstance(step.get(name), str):
+                yield name, step[name]
+        yield from _json_strings(step.get("body"), "body")
+    elif step_type == "delay" and step.get("until") is not None:
+        yield "until", step["until"]
+    elif step_type == "webhook":
+        yield "url", step["url"]
+        for name, value in step["headers"].items():
+            yield f"headers.{name}", value
+        yield from _json_strings(step["body"], "body")
+    elif step_type == "update_customer":
+        yield from _json_strings(step["set"], "set")
+
+
+def _step_conditions(step: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    if step["type"] in ("branch", "wait_for_event"):
+        yield "condition", step["condition"]
+
+
+class _PublishChecker:
+    def __init__(self, definition: dict[str, Any]) -> None:
+        self.definition = definition
+        self.errors = _Collector()
+        self.warnings = _Collector()
+        self.steps = {step["key"]: step for step in definition["steps"]}
+        self.schema_names = {field["name"] for field in definition["trigger"]["schema"]}
+        self.webhook_steps = {key for key, step in self.steps.items() if step["type"] == "webhook"}
+
+    def run(self) -> tuple[list[Problem], list[Problem]]:
+        self.check_trigger()
+        self.check_graph()
+        self.check_template(
+            self.definition["cancellation_key"], step=None, field="cancellation_key"
+        )
+        for path, condition in (
+            ("trigger.conditions", self.definition["trigger"]["conditions"]),
+            ("entry.conditions", self.definition["entry"]["conditions"]),
+        ):
+            self.check_condition(condition, step=None, field=path)
+        for step in self.definition["steps"]:
+            for field, source in _step_templates(step):
+                self.check_template(source, step=step["key"], field=field)
+            for field, condition in _step_conditions(step):
+                self.check_condition(condition, step=step["key"], field=field)
+            if step["type"] == "split":
+                total = sum(path["percentage"] for path in step["paths"])
+                if not math.isclose(total, 100):
+                    self.errors.add(
+                        f"split percentages must add up to 100 (they add up to {total:g})",
+                        step=step["key"],
+                        field="paths",
+                    )
+            if step["type"] == "webhook" or (
+                step["type"] == "send" and step["channel"] == "webhook"
+            ):
+                url = step["url"]
+                if "{" not in url and not url.lower().startswith(("http://", "https://")):
+                    self.errors.add(
+                        "url must be an http:// or https:// URL", step=step["key"], field="url"
+                    )
+        return self.errors.problems, self.warnings.problems
+
+    def check_trigger(self) -> None:
+        trigger = self.definition["trigger"]
+        if trigger["type"] == "event" and not trigger["event"]:
+            self.errors.add("an event trigger needs the event's name", field="trigger.event")
+        for index, field in enumerate(trigger["schema"]):
+            if field["name"] in CONTEXT_ROOTS:
+                self.warnings.add(
+                    f"schema field {field['name']!r} cannot be used by name at the top level "
+                    f"(the {field['name']} root wins); use data.{field['name']}",
+                    field=f"trigger.schema[{index}].name",
+                )
+
+    def check_graph(self) -> None:
+        start = self.definition["start"]
+        if not self.steps:
+            self.errors.add("a journey needs at least one step", field="steps")
+            return
+        if start is None:
+            self.errors.add("start is required", field="start")
+        elif start not in self.steps:
+            self.errors.add(f"start step {start!r} does not exist", field="start")
+        for step in self.definition["steps"]:
+            for field, target in definition_step_targets(step):
+                if target is not None and target not in self.steps:
+                    self.errors.add(
+                        f"{field} points to unknown step {target!r}", step=step["key"], field=field
+                    )
+        reachable = self.reachable(start)
+        for key in self.steps:
+            if key not in reachable:
+                self.errors.add(
+                    f"step {key!r} is not reachable from the start step {start!r}", step=key
+                )
+        for cycle in self.busy_loops():
+            path = " -> ".join([*cycle, cycle[0]])
+            self.errors.add(
+                f"steps loop without waiting ({path}); put a delay, wait_for_event or repeat "
+                "step in the loop",
+                step=cycle[0],
+            )
+
+    def reachable(self, start: str | None) -> set[str]:
+        seen: set[str] = set()
+        pending = [start] if start in self.steps else []
+        while pending:
+            key = pending.pop()
+            if key in seen:
+                continue
+            seen.add(key)
+            for _, target in definition_step_targets(self.steps[key]):
+                if target in self.steps and target not in seen:
+                    pending.append(target)
+        return seen
+
+    def busy_loops(self) -> list[list[str]]:
+        """Cycles a run would spin around within one tick, sending or calling each time.
+
+        A delay or wait_for_event step pauses the run, and a repeat's ``to`` edge is
+        taken a bounded number of times, so cycles through those are fine.
+        """
+        graph: dict[str, list[str]] = {}
+        for key, step in self.steps.items():
+            if step["type"] in ("delay", "wait_for_event"):
+                graph[key] = []
+                continue
+            graph[key] = [
+                target
+                for field, target in definition_step_targets(step)
+                if target in self.steps and not (step["type"] == "repeat" and field == "to")
+            ]
+        return _cycles(graph)
+
+    def check_condition(self, condition: Any, *, step: str | None, field: str) -> None:
+        """Condition problems, located as precisely as the condition checker says; then
+        the roots of the fields it reads, by the same rules as template variables."""
+        if condition is None:
+            return
+        problems = condition_problems(condition, path=field)
+        for message in problems:
+            location, separator, detail = message.partition(": ")
+            if separator and location.startswith(field):
+                self.errors.add(detail, step=step, field=location)
+            else:
+                self.errors.add(message, step=step, field=field)
+        if problems:
+            return
+        for location, name in _condition_fields(condition, field):
+            self.check_variable(name.split("."), step=step, field=location)
+
+    def check_template(self, source: str | None, *, step: str | None, field: str) -> None:
+        if not source:
+            return
+        problem = template_syntax_problem(source)
+        if problem:
+            self.errors.add(f"Liquid does not parse: {problem}", step=step, field=field)
+            return
+        for path in template_variable_paths(source):
+            self.check_variable(path, step=step, field=field)
+
+    def check_variable(self, path: list[str], *, step: str | None, field: str) -> None:
+        root, rest = path[0], path[1:]
+        dotted = ".".join(path)
+        if root == "api":
+            if rest and rest[0] not in API_PAYLOAD_NAMES:
+                self.errors.add(
+                    f"unknown variable {dotted!r}: api has only payload and properties",
+                    step=step,
+                    field=field,
+                )
+            elif len(rest) > 1:
+                self.check_payload_field(rest[1], ".".join(path[:3]), step=step, field=field)
+        elif root == "data":
+            if rest:
+                self.check_payload_field(rest[0], ".".join(path[:2]), step=step, field=field)
+        elif root == "steps":
+            if rest and rest[0] not in self.webhook_steps:
+                self.errors.add(
+                    f"unknown variable {dotted!r}: {rest[0]!r} is not a webhook step of this "
+                    "journey (only webhook steps save a response)",
+                    step=step,
+                    field=field,
+                )
+        elif root not in CONTEXT_ROOTS and root not in self.schema_names:
+            roots = ", ".join(sorted(CONTEXT_ROOTS))
+            self.errors.add(
+                f"unknown variable {dotted!r}: {root!r} is neither a context root ({roots}) "
+                "nor a trigger schema field",
+                step=step,
+                field=field,
+            )
+
+    def check_payload_field(self, name: str, dotted: str, *, step: str | None, field: str) -> None:
+        """Payloads are free-form, so an undeclared field only warns: it may well be sent."""
+        if name not in self.schema_names:
+            self.warnings.add(
+                f"{dotted} is not declared in the trigger schema; a run whose payload lacks "
+                f"{name!r} fails at this step",
+                step=step,
+                field=field,
+            )
+
+
+def _condition_fields(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    """``(location, field)`` of every leaf of a valid condition."""
+    if "not" in node:
+        yield from _condition_fields(node["not"], f"{path}.not")
+    elif "all" in node or "any" in node:
+        group = "all" if "all" in node else "any"
+        for index, child in enumerate(node[group]):
+            yield from _condition_fields(child, f"{path}.{group}[{index}]")
+    else:
+        yield f"{path}.field", node["field"]
+
+
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Strongly connected components that contain a cycle (Tarjan), in graph order."""
+    index_of: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    counter = 0
+
+    def visit(node: str) -> None:
+        nonlocal counter
+        index_of[node] = low[node] = counter
+        counter += 1
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph[node]:
+            if target not in index_of:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index_of[target])
+        if low[node] == index_of[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1 or node in graph[node]:
+                order = list(graph)
+                components.append(sorted(component, key=order.index))
+
+    for node in graph:
+        if node not in index_of:
+            visit(node)
+    order = list(graph)
+    return sorted(components, key=lambda component: order.index(component[0]))
+
+
+def definition_publish_problems(definition: dict[str, Any]) -> tuple[list[Problem], list[Problem]]:
+    """``(errors, warnings)`` that decide whether ``definition`` may be published.
+
+    Errors: unknown step targets, unreachable steps, busy loops, Liquid that does not
+    parse, variables under a root the context does not have, ``steps.X`` where X is not a
+    webhook step, invalid conditions, split percentages not adding up to 100, an event
+    trigger without an event name. Warnings: payload variables the trigger schema does
+    not declare (payloads are free-form; a run without the value fails at that step).
+
+    The document is normalised first, so a structurally invalid one raises
+    ``InvalidRequest`` like :func:`definition_normalize`.
+    """
+    return _PublishChecker(definition_normalize(definition)).run()
+
+
+# --- import / export ------------------------------------------------------------------
+
+
+def journey_fields_from_definition(definition: dict[str, Any]) -> dict[str, Any]:
+    """The Journey model's column values for ``definition`` (normalised first)."""
+    canonical = definition_normalize(definition)
+    trigger, entry = canonical["trigger"], canonical["entry"]
+    return {
+        "name": canonical["name"],
+        "trigger_type": trigger["type"],
+        "trigger_event": trigger["event"] or "",
+        "trigger_schema": trigger["schema"],
+        "trigger_conditions": trigger["conditions"],
+        "allow_reentry": entry["allow_reentry"],
+        "max_entries_per_customer": entry["max_entries_per_customer"],
+        "reentry_cooldown_seconds": entry["reentry_cooldown_seconds"],
+        "restart_active": entry["restart_active"],
+        "entry_conditions": entry["conditions"],
+        "cancellation_key": canonical["cancellation_key"] or "",
+        "start_step": canonical["start"] or "",
+        "steps": canonical["steps"],
+    }
+
+
+def definition_from_journey(journey: "Journey") -> dict[str, Any]:
+    """Export: the canonical document a journey's columns describe.
+
+    The columns are read as stored (the admin and the importer only store normalised
+    definitions), so exporting never fails and shows exactly what would be published.
+    """
+    return {
+        "name": journey.name,
+        "trigger": {
+            "type": journey.trigger_type,
+            "event": journey.trigger_event or None,
+            "schema": journey.trigger_schema,
+            "conditions": journey.trigger_conditions,
+        },
+        "entry": {
+            "allow_reentry": journey.allow_reentry,
+            "max_entries_per_customer": journey.max_entries_per_customer,
+            "reentry_cooldown_seconds": journey.reentry_cooldown_seconds,
+            "restart_active": journey.restart_active,
+            "conditions": journey.entry_conditions,
+        },
+        "cancellation_key": journey.cancellation_key or None,
+        "start": journey.start_step or None,
+        "steps": journey.steps,
+    }

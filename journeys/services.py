@@ -1,0 +1,132 @@
+"""Journey lifecycle: import, edit, publish, pause, archive.
+
+The Journey row is the draft a marketer edits; a JourneyVersion is what runs. Each
+function that changes a journey's status locks its row first, so two concurrent
+publishes queue up and get distinct version numbers, and a pause cannot interleave
+with a publish.
+"""
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+
+from customers.errors import Conflict, InvalidRequest
+from customers.models import Workspace
+from journeys.definition import (
+    definition_from_journey,
+    definition_normalize,
+    definition_publish_problems,
+    journey_fields_from_definition,
+)
+from journeys.models import Journey, JourneyVersion
+
+
+def _locked(journey: Journey) -> Journey:
+    return Journey.objects.select_for_update().get(pk=journey.pk)
+
+
+def _refresh(journey: Journey) -> Journey:
+    """Bring the caller's instance up to date, so it never holds a stale status."""
+    journey.refresh_from_db()
+    return journey
+
+
+@transaction.atomic
+def journey_import(*, workspace: Workspace, document: object) -> Journey:
+    """Create a draft journey from a definition document.
+
+    A draft only needs a valid structure; graph, Liquid and condition checks wait for
+    publishing so that unfinished work can be saved.
+    """
+    fields = journey_fields_from_definition(definition_normalize(document))
+    return Journey.objects.create(workspace=workspace, status=Journey.Status.DRAFT, **fields)
+
+
+@transaction.atomic
+def journey_update(*, journey: Journey, document: object) -> Journey:
+    """Replace the draft definition. A live journey keeps running its published version
+    until it is published again; an archived journey cannot be edited."""
+    fields = journey_fields_from_definition(definition_normalize(document))
+    locked = _locked(journey)
+    if locked.status == Journey.Status.ARCHIVED:
+        raise Conflict("journey is archived and cannot be edited")
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.save(update_fields=[*fields, "updated_at"])
+    return _refresh(journey)
+
+
+@transaction.atomic
+def journey_publish(*, journey: Journey) -> JourneyVersion:
+    """Validate the draft and make it the live version; a paused journey resumes.
+
+    Any error refuses the publish with every problem listed (``InvalidRequest`` with
+    ``problems`` and ``warnings``). When the draft is unchanged since the live version,
+    that version stays live rather than a duplicate being made, so re-publishing (or
+    resuming a paused journey) is idempotent.
+    """
+    locked = _locked(journey)
+    if locked.status == Journey.Status.ARCHIVED:
+        raise Conflict("journey is archived and cannot be published")
+    try:
+        definition = definition_normalize(definition_from_journey(locked))
+    except InvalidRequest as error:
+        # Only a hand-edited row can get here: the importer and the admin normalise.
+        raise InvalidRequest(
+            "journey cannot be published", problems=error.details["problems"], warnings=[]
+        ) from error
+    errors, warnings = definition_publish_problems(definition)
+    if errors:
+        raise InvalidRequest("journey cannot be published", problems=errors, warnings=warnings)
+
+    live = locked.live_version
+    if live is not None and live.definition == definition:
+        version = live
+    else:
+        previous = locked.versions.aggregate(number=Max("number"))["number"] or 0
+        version = JourneyVersion.objects.create(
+            journey=locked, number=previous + 1, definition=definition
+        )
+    locked.live_version = version
+    locked.status = Journey.Status.LIVE
+    locked.save(update_fields=["live_version", "status", "updated_at"])
+    _refresh(journey)
+    return version
+
+
+@transaction.atomic
+def journey_pause(*, journey: Journey) -> Journey:
+    """Stop new entries into a live journey; publishing it again resumes it."""
+    locked = _locked(journey)
+    if locked.status != Journey.Status.LIVE:
+        raise Conflict(
+            f"only a live journey can be paused; this journey is {locked.status}",
+            status=locked.status,
+        )
+    locked.status = Journey.Status.PAUSED
+    locked.save(update_fields=["status", "updated_at"])
+    return _refresh(journey)
+
+
+@transaction.atomic
+def journey_archive(*, journey: Journey) -> Journey:
+    """Retire a journey for good: it takes no new entries and can no longer be edited or
+    published. Its versions stay, because enrollments point at them. Archiving does not
+    touch runs already under way; ending those is the engine's part.
+    """
+    locked = _locked(journey)
+    if locked.status == Journey.Status.ARCHIVED:
+        raise Conflict("journey is already archived", status=locked.status)
+    locked.status = Journey.Status.ARCHIVED
+    locked.save(update_fields=["status", "updated_at"])
+    return _refresh(journey)
+
+
+def journey_publish_check(*, journey: Journey) -> dict[str, Any]:
+    """What publishing would say now, without publishing: ``{"errors", "warnings"}``."""
+    try:
+        errors, warnings = definition_publish_problems(definition_from_journey(journey))
+    except InvalidRequest as error:
+        errors, warnings = error.details["problems"], []
+    return {"errors": errors, "warnings": warnings}
