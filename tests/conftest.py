@@ -79,3 +79,15 @@ def grace(workspace) -> Customer:
 @pytest.fixture
 def api_base(workspace) -> str:
     return f"/api/v1/workspaces/{workspace.public_id}"
+
+
+@pytest.fixture
+def admin_client(db):
+    """A logged-in superuser: the marketer's view of the product."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    user = User.objects.create_superuser("marketer", "marketer@example.com", "pw")
+    browser = Client()
+    browser.force_login(user)
+    return browser

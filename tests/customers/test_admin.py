@@ -1,0 +1,43 @@
+"""The customers admin: keys shown once and revocable, customers findable."""
+
+import re
+
+import pytest
+
+from customers.models import ApiKey, hash_api_key
+
+pytestmark = pytest.mark.django_db
+
+
+def test_creating_a_key_shows_its_secret_once_and_stores_only_the_hash(admin_client, workspace):
+    response = admin_client.post(
+        "/admin/customers/apikey/add/",
+        {"workspace": workspace.pk, "name": "CRM sync", "rate_limit_per_minute": 250},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    api_key = ApiKey.objects.get(name="CRM sync")
+    (raw_key,) = re.findall(r"sk_[0-9a-f]{48}", page)
+    assert api_key.key_hash == hash_api_key(raw_key)
+    assert api_key.rate_limit_per_minute == 250
+    later = admin_client.get(f"/admin/customers/apikey/{api_key.pk}/change/").content.decode()
+    assert raw_key not in later
+
+
+def test_revoke_action_revokes_selected_keys(admin_client, api_key):
+    admin_client.post(
+        "/admin/customers/apikey/",
+        {"action": "revoke", "_selected_action": [api_key.pk]},
+        follow=True,
+    )
+
+    api_key.refresh_from_db()
+    assert api_key.is_revoked
+
+
+def test_customers_are_found_by_external_id(admin_client, ada, grace):
+    page = admin_client.get("/admin/customers/customer/?q=user_ada").content.decode()
+
+    assert ada.public_id in page or "ada@example.com" in page
+    assert "grace@example.com" not in page
