@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/journeys
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/9
 
-.PHONY: run test lint format venv
+.PHONY: run test test-sqlite lint format venv
 
 PORT ?= 8000
 
@@ -30,6 +30,17 @@ test: venv
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The entry core and the APIs on the embedded default's SQLite (threaded races need
+# PostgreSQL and run in `make test`).
+SQLITE_SUITES = tests/journeys/test_trigger_single.py tests/journeys/test_trigger_bulk.py \
+	tests/journeys/test_entry_rules.py tests/journeys/test_idempotency.py \
+	tests/journeys/test_journeys_api.py tests/customers/test_customers_api.py \
+	tests/segments/test_segments_api.py
+
+test-sqlite: venv
+	env -u REDIS_URL -u CELERY_BROKER_URL DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 \
+	$(PY) -m pytest -m "not concurrency" $(SQLITE_SUITES) $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -7,6 +7,9 @@ and beat processes on one machine) and a local-memory cache for rate limits. Set
 Redis without a code change. ``.env.example`` lists every variable.
 """
 
+import os
+import secrets
+import time
 from pathlib import Path
 
 import environ
@@ -18,7 +21,29 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-embedded-default-change-me")
+
+
+def _generated_secret_key(path: Path) -> str:
+    """A random key made once and kept in ``VAR_DIR``, so no install runs on a known key.
+
+    Web, worker and beat may start together: the first to create the file wins and the
+    others read what it wrote.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            key = path.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.01)
+        raise
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _generated_secret_key(VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -14,8 +14,6 @@ from customers.ratelimit import USAGE_ATTRIBUTE, rate_limit_headers
 class ApiView(APIView):
     """An authenticated API view; responses carry the caller's rate-limit usage."""
 
-    rate_limit_group = "api"
-
     def finalize_response(self, request: Request, response: Response, *args, **kwargs) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
         usage = getattr(request._request, USAGE_ATTRIBUTE, None)

@@ -107,6 +107,8 @@ def template_render(source: str, context: Mapping[str, Any]) -> str:
         return template.render(context)
     except UndefinedError as error:
         message = _liquid_message(error)
+        if not message.endswith(" is undefined"):  # e.g. "index out of range"
+            raise TemplateRenderError(message) from error
         variable = message.removesuffix(" is undefined")
         raise TemplateRenderError(message, variable=variable) from error
     except LiquidError as error:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from customers.errors import InvalidRequest
 from delivery.templating import template_syntax_problem, template_variable_paths
-from segments.conditions import condition_problems
+from segments.conditions import condition_fields, condition_problems
 
 if TYPE_CHECKING:
     from journeys.models import Journey
@@ -62,6 +62,9 @@ CONTEXT_ROOTS = frozenset(
 )
 #: ``api.payload`` and ``api.properties`` are the same payload under two names.
 API_PAYLOAD_NAMES = ("payload", "properties")
+#: What conditions checked at entry can read (see journeys.entry.entry_constants); event
+#: triggers add ``event`` and entry conditions add ``customer``.
+TRIGGER_CONDITION_ROOTS = frozenset({"api", "data"})
 
 #: Step keys appear in Liquid (``steps.<key>``), URLs and timelines: keep them plain.
 STEP_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -694,11 +697,18 @@ class _PublishChecker:
         self.check_template(
             self.definition["cancellation_key"], step=None, field="cancellation_key"
         )
-        for path, condition in (
-            ("trigger.conditions", self.definition["trigger"]["conditions"]),
-            ("entry.conditions", self.definition["entry"]["conditions"]),
+        trigger_roots = TRIGGER_CONDITION_ROOTS
+        if self.definition["trigger"]["type"] == "event":
+            trigger_roots = trigger_roots | {"event"}
+        for path, condition, roots in (
+            ("trigger.conditions", self.definition["trigger"]["conditions"], trigger_roots),
+            (
+                "entry.conditions",
+                self.definition["entry"]["conditions"],
+                trigger_roots | {"customer"},
+            ),
         ):
-            self.check_condition(condition, step=None, field=path)
+            self.check_condition(condition, step=None, field=path, roots=roots)
         for step in self.definition["steps"]:
             for field, source in _step_templates(step):
                 self.check_template(source, step=step["key"], field=field)
@@ -794,9 +804,20 @@ class _PublishChecker:
             ]
         return _cycles(graph)
 
-    def check_condition(self, condition: Any, *, step: str | None, field: str) -> None:
+    def check_condition(
+        self,
+        condition: Any,
+        *,
+        step: str | None,
+        field: str,
+        roots: frozenset[str] | None = None,
+    ) -> None:
         """Condition problems, located as precisely as the condition checker says; then
-        the roots of the fields it reads, by the same rules as template variables."""
+        the roots of the fields it reads, by the same rules as template variables.
+
+        ``roots`` narrows what a condition checked at entry can read: there is no event,
+        step output or run yet, and trigger conditions see the payload but no customer.
+        """
         if condition is None:
             return
         problems = condition_problems(condition, path=field)
@@ -808,7 +829,17 @@ class _PublishChecker:
                 self.errors.add(message, step=step, field=field)
         if problems:
             return
-        for location, name in _condition_fields(condition, field):
+        for location, name in condition_fields(condition, path=field):
+            root = name.split(".")[0]
+            if roots is not None and root not in roots and root not in self.schema_names:
+                readable = ", ".join(sorted(roots))
+                self.errors.add(
+                    f"{name!r} is not known when {field} are checked; they can read "
+                    f"{readable} and trigger schema fields",
+                    step=step,
+                    field=location,
+                )
+                continue
             self.check_variable(name.split("."), step=step, field=location)
 
     def check_template(self, source: str | None, *, step: str | None, field: str) -> None:
@@ -862,18 +893,6 @@ class _PublishChecker:
                 step=step,
                 field=field,
             )
-
-
-def _condition_fields(node: Any, path: str) -> Iterator[tuple[str, str]]:
-    """``(location, field)`` of every leaf of a valid condition."""
-    if "not" in node:
-        yield from _condition_fields(node["not"], f"{path}.not")
-    elif "all" in node or "any" in node:
-        group = "all" if "all" in node else "any"
-        for index, child in enumerate(node[group]):
-            yield from _condition_fields(child, f"{path}.{group}[{index}]")
-    else:
-        yield f"{path}.field", node["field"]
 
 
 def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:

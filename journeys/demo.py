@@ -1,8 +1,10 @@
 """The embedded default's demo: a workspace, a key, a customer and a live journey.
 
 ``manage.py embedded`` calls :func:`demo_setup` on every start. The workspace, customer
-and journey are created once and found again by name; the API key is new each time
-because a key's secret is shown only when it is created.
+and journey are created once and found again by name (a demo journey someone archived
+or broke in the admin is replaced by a fresh copy); the API key is new each time,
+because a key's secret is shown only when it is created, and the previous demo keys
+are revoked.
 """
 
 import json
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import transaction
+from django.utils import timezone
 
 from customers.models import ApiKey, Customer, Workspace
 from journeys.models import Journey
@@ -42,18 +45,30 @@ class Demo:
 
 @transaction.atomic
 def demo_setup() -> Demo:
-    workspace, _ = Workspace.objects.get_or_create(name=DEMO_WORKSPACE)
+    workspace = Workspace.objects.filter(name=DEMO_WORKSPACE).order_by("pk").first()
+    if workspace is None:
+        workspace = Workspace.objects.create(name=DEMO_WORKSPACE)
     customer, _ = Customer.objects.get_or_create(
         workspace=workspace,
         external_id=DEMO_EXTERNAL_ID,
         defaults={"email": "demo@example.com", "attributes": {"first_name": "Dana"}},
     )
-    document = json.loads(DEMO_JOURNEY_FILE.read_text())
-    journey = Journey.objects.filter(workspace=workspace, name=document["name"]).first()
-    if journey is None:
-        journey = journey_import(workspace=workspace, document=document)
-    if journey.status != Journey.Status.LIVE:
-        journey_publish(journey=journey)
-        journey.refresh_from_db()
+    journey = _demo_journey(workspace)
+    ApiKey.objects.filter(workspace=workspace, name="demo", revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
     _, raw_key = ApiKey.objects.create_key(workspace=workspace, name="demo")
     return Demo(workspace=workspace, journey=journey, customer=customer, raw_api_key=raw_key)
+
+
+def _demo_journey(workspace: Workspace) -> Journey:
+    document = json.loads(DEMO_JOURNEY_FILE.read_text())
+    live = Journey.objects.filter(
+        workspace=workspace, name=document["name"], status=Journey.Status.LIVE
+    ).first()
+    if live is not None:
+        return live
+    journey = journey_import(workspace=workspace, document=document)
+    journey_publish(journey=journey)
+    journey.refresh_from_db()
+    return journey

@@ -73,6 +73,15 @@ class EntryRules:
     restart_active: bool = True
     conditions: dict | None = None
 
+    @property
+    def single_entry(self) -> bool:
+        """The seed: "maxEntriesPerCustomer is 1 or not set" means one entry, ever."""
+        return not self.allow_reentry or self.max_entries_per_customer == 1
+
+    @property
+    def restarts_active(self) -> bool:
+        return not self.single_entry and self.restart_active
+
     @classmethod
     def from_definition(cls, definition: dict) -> "EntryRules":
         entry = definition.get("entry") or {}
@@ -108,13 +117,13 @@ def run_context(
     return {"payload": payload, "profile": profile or {}, "tenant_id": tenant_id, "steps": {}}
 
 
-def entry_constants(*, payload: dict, profile: dict | None = None) -> dict:
-    """The part of a condition's context that is the same for every candidate."""
-    return {
-        "api": {"payload": payload, "properties": payload},
-        "data": payload,
-        "profile": profile or {},
-    }
+def entry_constants(*, payload: dict) -> dict:
+    """The part of a condition's context that is the same for every candidate.
+
+    The payload under ``api.payload``, ``api.properties`` and ``data``, and each of its
+    top-level keys by name (as templates see them); the named roots win a clash.
+    """
+    return {**payload, "api": {"payload": payload, "properties": payload}, "data": payload}
 
 
 def _verdict(*, journey: Journey, rules: EntryRules, now: datetime, constants: dict) -> Case:
@@ -122,11 +131,15 @@ def _verdict(*, journey: Journey, rules: EntryRules, now: datetime, constants: d
     runs = Enrollment.objects.filter(journey_id=journey.pk, customer_id=OuterRef("pk"))
     active = Exists(runs.filter(state=Enrollment.State.ACTIVE))
     whens: list[When] = []
-    if not rules.allow_reentry:
+    if rules.single_entry:
         # Once ever: a run that is active or that completed blocks a new one. Runs that
         # failed or were exited do not, so a customer can be sent through again.
         blocking = [Enrollment.State.ACTIVE, Enrollment.State.COMPLETED]
-        whens.append(When(Exists(runs.filter(state__in=blocking)), then=Value("already_enrolled")))
+        whens.append(
+            When(
+                Exists(runs.filter(state__in=blocking)), then=Value(Outcome.ALREADY_ENROLLED.value)
+            )
+        )
     else:
         if rules.max_entries_per_customer is not None:
             entries = Subquery(
@@ -138,7 +151,7 @@ def _verdict(*, journey: Journey, rules: EntryRules, now: datetime, constants: d
             since = now - timedelta(seconds=rules.reentry_cooldown_seconds)
             recent = runs.filter(state=Enrollment.State.COMPLETED, finished_at__gt=since)
             whens.append(When(Exists(recent), then=Value(Outcome.RECENTLY_COMPLETED.value)))
-        if rules.restart_active:
+        if rules.restarts_active:
             whens.append(When(active, then=Value(_RESTART)))
     whens.append(When(active, then=Value(Outcome.ALREADY_ENROLLED.value)))
     rule_verdict = Case(*whens, default=Value(Outcome.ENROLLED.value), output_field=CharField())
@@ -185,79 +198,146 @@ def journey_enroll(
     """
     now = now or timezone.now()
     rules = EntryRules.from_definition(version.definition)
-    constants = entry_constants(payload=payload, profile=profile)
+    constants = entry_constants(payload=payload)
     candidates = customers.order_by().annotate(
         verdict=_verdict(journey=journey, rules=rules, now=now, constants=constants)
     )
+    batch = _RunBatch(
+        journey=journey,
+        version=version,
+        context=run_context(payload=payload, profile=profile, tenant_id=tenant_id),
+        now=now,
+    )
     result = EntryResult()
     with transaction.atomic():
-        verdicts = dict(candidates.values_list("verdict").annotate(n=Count("pk")))
-        eligible = sum(verdicts.get(v, 0) for v in _ENROLLABLE)
-        for verdict, n in verdicts.items():
-            if verdict not in _ENROLLABLE:
-                result.outcomes[Outcome(verdict)] += n
-        if verdicts.get(_RESTART):
+        if rules.restarts_active:
             result.restarted = Enrollment.objects.filter(
                 journey_id=journey.pk,
                 state=Enrollment.State.ACTIVE,
                 customer_id__in=candidates.filter(verdict=_RESTART).values("pk"),
             ).update(state=Enrollment.State.EXITED, exit_reason="restarted", finished_at=now)
-        if eligible:
-            inserted = _insert_runs(
-                journey=journey,
-                version=version,
-                candidates=candidates,
-                context=run_context(payload=payload, profile=profile, tenant_id=tenant_id),
-                now=now,
-                returning=return_runs,
-            )
-            if return_runs:
-                result.runs = dict(inserted)
-                inserted_count = len(inserted)
-            else:
-                inserted_count = inserted
-            result.outcomes[Outcome.ENROLLED] += inserted_count
-            # Lost a race to a concurrent trigger between classifying and inserting.
-            result.outcomes[Outcome.ALREADY_ENROLLED] += eligible - inserted_count
+        if connection.vendor == "postgresql":
+            tallies, result.runs = _enroll_in_one_statement(candidates, batch, return_runs)
+        else:
+            tallies, result.runs = _enroll_in_two_statements(candidates, batch, return_runs)
+    for verdict, candidate_count, inserted_count in tallies:
+        result.outcomes[Outcome.ENROLLED] += inserted_count
+        if verdict in _ENROLLABLE:
+            # Lost a race to a concurrent trigger: the unique index said no.
+            result.outcomes[Outcome.ALREADY_ENROLLED] += candidate_count - inserted_count
+        else:
+            result.outcomes[Outcome(verdict)] += candidate_count
     return result
 
 
-def _insert_runs(
-    *,
-    journey: Journey,
-    version: JourneyVersion,
-    candidates: QuerySet[Customer],
-    context: dict,
-    now: datetime,
-    returning: bool,
-) -> Any:
-    """One ``INSERT ... SELECT`` of the eligible candidates; due now (``wake_at = now``)."""
-    source_sql, source_params = candidates.values("id", "verdict").query.sql_with_params()
-    table = Enrollment._meta.db_table
-    sql = (
-        f"INSERT INTO {table} (public_id, workspace_id, journey_id, version_id, customer_id,"
-        " state, current_step, wake_at, context, exit_reason, error, entered_at)"
-        f" SELECT {_new_run_id_sql()}, %s, %s, %s, candidate.id, %s, %s, %s,"
-        f" {_json_param_sql()}, '', '', %s"
-        f" FROM ({source_sql}) AS candidate"
-        " WHERE candidate.verdict IN (%s, %s)"
-        " ON CONFLICT DO NOTHING"
-    )
-    params = [
-        journey.workspace_id,
-        journey.pk,
-        version.pk,
-        Enrollment.State.ACTIVE.value,
-        version.definition.get("start") or "",
-        now,
-        json.dumps(context),
-        now,
-        *source_params,
-        *_ENROLLABLE,
-    ]
-    with connection.cursor() as cursor:
+@dataclass(frozen=True)
+class _RunBatch:
+    """What every run created by one entry shares: the INSERT's constant columns."""
+
+    journey: Journey
+    version: JourneyVersion
+    context: dict
+    now: datetime
+
+    def insert_sql(self, source: str, *, returning: bool = True) -> tuple[str, list[Any]]:
+        """``INSERT ... SELECT`` of the enrollable rows of the CTE named ``source``.
+
+        The runs are due now (``wake_at``); the caller puts ``WITH source AS (...)``
+        in front, so the candidates' parameters come before these.
+        """
+        table = Enrollment._meta.db_table
+        # Ordered inserts take the unique index's locks in one order: two overlapping
+        # bulk entries wait for each other instead of deadlocking.
+        sql = (
+            f"INSERT INTO {table} (public_id, workspace_id, journey_id, version_id,"
+            " customer_id, state, current_step, wake_at, context, exit_reason, error,"
+            f" entered_at) SELECT {_new_run_id_sql()}, %s, %s, %s, candidate.id, %s, %s, %s,"
+            f" {_json_param_sql()}, '', '', %s FROM {source} AS candidate"
+            " WHERE candidate.verdict IN (%s, %s) ORDER BY candidate.id"
+            " ON CONFLICT DO NOTHING"
+        )
         if returning:
-            cursor.execute(sql + " RETURNING customer_id, public_id", params)
-            return cursor.fetchall()
-        cursor.execute(sql, params)
-        return cursor.rowcount
+            sql += " RETURNING customer_id, public_id"
+        now = connection.ops.adapt_datetimefield_value(self.now)
+        params = [
+            self.journey.workspace_id,
+            self.journey.pk,
+            self.version.pk,
+            Enrollment.State.ACTIVE.value,
+            self.version.definition.get("start") or "",
+            now,
+            json.dumps(self.context),
+            now,
+            *_ENROLLABLE,
+        ]
+        return sql, params
+
+
+#: (verdict, candidates with it, runs inserted for them)
+Tally = tuple[str, int, int]
+
+
+def _enroll_in_one_statement(
+    candidates: QuerySet[Customer], batch: _RunBatch, return_runs: bool
+) -> tuple[list[Tally], dict[int, str]]:
+    """PostgreSQL: classify and insert in one statement, so both see one snapshot.
+
+    Counts computed by a separate SELECT could disagree with what the INSERT saw when
+    another transaction commits in between; here every candidate is counted once.
+    """
+    source_sql, source_params = candidates.values("id", "verdict").query.sql_with_params()
+    insert_sql, insert_params = batch.insert_sql("candidate_set")
+    joined = " FROM candidate_set LEFT JOIN inserted ON inserted.customer_id = candidate_set.id"
+    if return_runs:
+        select = "SELECT candidate_set.verdict, candidate_set.id, inserted.public_id" + joined
+    else:
+        select = (
+            "SELECT candidate_set.verdict, count(*), count(inserted.customer_id)"
+            + joined
+            + " GROUP BY candidate_set.verdict"
+        )
+    sql = f"WITH candidate_set AS MATERIALIZED ({source_sql}), inserted AS ({insert_sql}) {select}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*source_params, *insert_params])
+        rows = cursor.fetchall()
+    if not return_runs:
+        return rows, {}
+    tallies: Counter = Counter()
+    runs = {}
+    for verdict, customer_id, run_id in rows:
+        tallies[(verdict, "candidates")] += 1
+        if run_id is not None:
+            tallies[(verdict, "inserted")] += 1
+            runs[customer_id] = run_id
+    verdicts = {verdict for verdict, _ in tallies}
+    return [(v, tallies[(v, "candidates")], tallies[(v, "inserted")]) for v in verdicts], runs
+
+
+def _enroll_in_two_statements(
+    candidates: QuerySet[Customer], batch: _RunBatch, return_runs: bool
+) -> tuple[list[Tally], dict[int, str]]:
+    """SQLite (no INSERT inside WITH): classify, then insert.
+
+    The embedded default's transactions are IMMEDIATE, so no other writer commits
+    between the two statements and they see the same data.
+    """
+    counts = dict(candidates.values_list("verdict").annotate(n=Count("pk")))
+    source_sql, source_params = candidates.values("id", "verdict").query.sql_with_params()
+    insert_sql, insert_params = batch.insert_sql("candidate_set", returning=return_runs)
+    sql = f"WITH candidate_set AS ({source_sql}) {insert_sql}"
+    runs: dict[int, str] = {}
+    inserted = 0
+    if any(counts.get(verdict) for verdict in _ENROLLABLE):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*source_params, *insert_params])
+            if return_runs:
+                runs = dict(cursor.fetchall())
+                inserted = len(runs)
+            else:
+                # sqlite3 reports no rowcount for a statement that starts with WITH.
+                cursor.execute("SELECT changes()")
+                (inserted,) = cursor.fetchone()
+    tallies = [(v, n, 0) for v, n in counts.items() if v not in _ENROLLABLE]
+    enrollable = sum(counts.get(verdict, 0) for verdict in _ENROLLABLE)
+    tallies.append((Outcome.ENROLLED.value, enrollable, inserted))
+    return tallies, runs

@@ -91,14 +91,12 @@ def payload_check(*, version: JourneyVersion, payload: dict[str, Any]) -> None:
         raise InvalidRequest(problems[0], problems=problems)
 
 
-def trigger_conditions_met(
-    *, version: JourneyVersion, payload: dict[str, Any], profile: dict | None = None
-) -> bool:
+def trigger_conditions_met(*, version: JourneyVersion, payload: dict[str, Any]) -> bool:
     """The journey's trigger conditions, which only see the trigger (not the customer)."""
     conditions = version.definition.get("trigger", {}).get("conditions")
     if not conditions:
         return True
-    return condition_evaluate(conditions, entry_constants(payload=payload, profile=profile))
+    return condition_evaluate(conditions, entry_constants(payload=payload))
 
 
 def active_customers(workspace: Workspace) -> QuerySet[Customer]:
@@ -115,12 +113,13 @@ def customer_resolve(
 ) -> Customer:
     """The one customer a single trigger names, most direct identifier first."""
     customers = active_customers(workspace)
+    email = normalize_email(email)
     if customer_id:
         customer = customers.filter(public_id=customer_id).first()
     elif external_id:
         customer = customers.filter(external_id=external_id).first()
-    elif email:
-        customer = customers.filter(email=normalize_email(email)).first()
+    elif email is not None:
+        customer = customers.filter(email=email).first()
     else:
         raise InvalidRequest(
             "Missing required parameter: one of external_id, email or customer_id "
@@ -148,7 +147,7 @@ def journey_trigger_customer(
 ) -> SingleTriggerResult:
     """Enroll one customer; the answer says what happened and names the new run."""
     payload_check(version=target.version, payload=payload)
-    if not trigger_conditions_met(version=target.version, payload=payload, profile=profile):
+    if not trigger_conditions_met(version=target.version, payload=payload):
         return SingleTriggerResult(outcome=Outcome.CONDITIONS_NOT_MET)
     result = journey_enroll(
         journey=target.journey,

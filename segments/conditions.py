@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from functools import reduce
 from typing import Any, Final
@@ -133,6 +133,21 @@ class ConditionError(ValueError):
 
 
 # --- Validation ---------------------------------------------------------------------------
+
+
+def condition_fields(
+    condition: Mapping[str, Any], *, path: str = "conditions"
+) -> Iterator[tuple[str, str]]:
+    """``(location, field)`` of every leaf of a valid condition, e.g.
+    ``("conditions.all[0].field", "customer.plan")``: for checks of what a condition reads."""
+    if "not" in condition:
+        yield from condition_fields(condition["not"], path=f"{path}.not")
+    elif "all" in condition or "any" in condition:
+        group = "all" if "all" in condition else "any"
+        for index, child in enumerate(condition[group]):
+            yield from condition_fields(child, path=f"{path}.{group}[{index}]")
+    else:
+        yield f"{path}.field", condition["field"]
 
 
 def condition_problems(condition: object, *, path: str = "conditions") -> list[str]:
@@ -377,7 +392,7 @@ def condition_to_q(
     """A Q over ``Customer`` selecting exactly the customers for whom ``condition`` holds.
 
     Leaves outside ``customer.`` are evaluated against ``constants`` (the trigger's payload,
-    event, ...); ValueError if there is such a leaf and no constants were given.
+    event, ...); ConditionError if there is such a leaf and no constants were given.
     """
     _require_valid(condition)
     compiled = _compile(condition, constants)
@@ -409,8 +424,8 @@ def _compile(node: Mapping[str, Any], constants: Mapping[str, Any] | None) -> Q 
     root, *keys = field.split(".")
     if root != _CUSTOMER:
         if constants is None:
-            raise ValueError(
-                f"condition field {field!r} is not a customer field: pass constants= to compile it"
+            raise ConditionError(
+                [f"{field!r} is not a customer field: pass constants= to compile it"]
             )
         return _leaf_holds(op, value, _resolve(constants, field))
     if op in _NEGATED:

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from customers.errors import Conflict, InvalidRequest, NotFound
 from customers.models import Customer, Workspace, normalize_email
 from customers.selectors import customers_by_identifiers
-from segments.conditions import condition_problems, condition_to_q
+from segments.conditions import condition_fields, condition_problems, condition_to_q
 from segments.models import Segment, SegmentMembership
 
 #: Per list (external_ids, emails) and request, like the trigger API's bulk limits.
@@ -89,7 +89,12 @@ def segment_create(
             )
         if conditions is None:
             raise InvalidRequest("conditions: required for a dynamic segment", field="conditions")
-        problems = condition_problems(conditions, path="conditions")
+        problems = condition_problems(conditions, path="conditions") or [
+            f"{location}: {field!r} is not a customer field; a segment's conditions can "
+            "only read customer.*"
+            for location, field in condition_fields(conditions)
+            if field.split(".")[0] != "customer"
+        ]
         if problems:
             raise InvalidRequest(
                 f"conditions are invalid: {problems[0]}", field="conditions", problems=problems

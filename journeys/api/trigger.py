@@ -42,9 +42,10 @@ class TriggerInput(serializers.Serializer):
     (externalId, customerId, externalIds, segmentIds, excludeExternalIds) and
     ``properties`` for ``payload`` are accepted too."""
 
-    external_id = serializers.CharField(required=False, max_length=255)
-    email = serializers.CharField(required=False, max_length=320)
-    customer_id = serializers.CharField(required=False, max_length=40)
+    # No length limits on identifiers: an id of any shape that does not exist is a 404.
+    external_id = serializers.CharField(required=False)
+    email = serializers.CharField(required=False)
+    customer_id = serializers.CharField(required=False)
     payload = serializers.DictField(required=False, default=dict)
     external_ids = serializers.ListField(
         child=serializers.CharField(max_length=255), required=False
@@ -106,8 +107,6 @@ BulkOutput = inline_serializer(
 
 
 class JourneyTriggerView(WorkspaceApiView):
-    rate_limit_group = "trigger"
-
     @extend_schema(
         operation_id="journey_trigger",
         summary="Enroll customers into a live API-triggered journey",

@@ -726,3 +726,38 @@ def test_definition_round_trips_through_the_database_unchanged(
 
     assert exported == document
     assert definition_normalize(exported) == exported
+
+
+@pytest.mark.parametrize(
+    ("path", "condition", "unknown"),
+    [
+        ("trigger", {"field": "customer.plan", "op": "eq", "value": "vip"}, "customer.plan"),
+        ("entry", {"field": "event.properties.x", "op": "exists"}, "event.properties.x"),
+        ("entry", {"field": "steps.call.ok", "op": "eq", "value": True}, "steps.call.ok"),
+        ("trigger", {"field": "profile.plan", "op": "eq", "value": "vip"}, "profile.plan"),
+    ],
+)
+def test_conditions_checked_at_entry_may_only_read_what_entry_knows(
+    journey_document, path, condition, unknown
+):
+    document = copy.deepcopy(journey_document)
+    document[path]["conditions"] = condition
+
+    errors, _ = definition_publish_problems(document)
+
+    assert [e["field"] for e in errors] == [f"{path}.conditions.field"]
+    assert errors[0]["message"].startswith(f"{unknown!r} is not known when {path}.conditions")
+
+
+def test_entry_conditions_may_read_customer_payload_and_schema_fields(journey_document):
+    document = copy.deepcopy(journey_document)
+    document["entry"]["conditions"] = {
+        "all": [
+            {"field": "customer.plan", "op": "eq", "value": "vip"},
+            {"field": "api.payload.order_id", "op": "exists"},
+            {"field": "data.order_id", "op": "exists"},
+            {"field": "order_id", "op": "exists"},
+        ]
+    }
+
+    assert definition_publish_problems(document)[0] == []

@@ -160,3 +160,32 @@ def test_entry_conditions_may_mix_customer_and_payload_fields(client, api_base, 
 
     assert app.json() == {"status": "conditions_not_met"}
     assert web.status_code == 202
+
+
+def test_max_entries_of_one_with_reentry_answers_already_enrolled(client, api_base, workspace, ada):
+    journey = journey_create(
+        workspace, entry={"allow_reentry": True, "max_entries_per_customer": 1}
+    )
+    trigger(client, api_base, journey)
+    run_finish(Enrollment.objects.get(), state=Enrollment.State.COMPLETED)
+
+    response = trigger(client, api_base, journey)
+
+    assert (response.status_code, response.json()) == (200, {"status": "already_enrolled"})
+
+
+def test_entry_conditions_can_name_payload_fields_at_the_top_level(
+    client, api_base, workspace, ada
+):
+    journey = journey_create(
+        workspace,
+        trigger={"schema": [{"name": "total", "type": "number"}]},
+        entry={"conditions": {"field": "total", "op": "gt", "value": 100}},
+    )
+    url = f"{api_base}/journeys/{journey.public_id}/trigger"
+
+    small = client.post(url, {"external_id": "user_ada", "payload": {"total": 5}}, format="json")
+    large = client.post(url, {"external_id": "user_ada", "payload": {"total": 500}}, format="json")
+
+    assert small.json() == {"status": "conditions_not_met"}
+    assert large.status_code == 202

@@ -88,6 +88,7 @@ def test_overlong_key_is_400(client, url, ada):
     assert not Enrollment.objects.exists()
 
 
+@pytest.mark.concurrency
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_duplicates_execute_once_and_all_get_the_same_answer(
     raw_api_key, url, workspace

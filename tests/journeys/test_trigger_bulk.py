@@ -197,3 +197,49 @@ def test_inactive_customers_count_as_not_found(client, api_base, journey, people
     response = trigger(client, api_base, journey, {"external_ids": ["user_0", "user_1"]})
 
     assert response.json() == {"enrolled_count": 1, "not_enrolled": not_enrolled(not_found=1)}
+
+
+def test_bulk_counts_recent_completions_and_exhausted_entries(client, api_base, workspace, people):
+    from tests.factories import run_finish
+
+    cooling = journey_create(
+        workspace, entry={"allow_reentry": True, "reentry_cooldown_seconds": 3600}
+    )
+    capped = journey_create(workspace, entry={"allow_reentry": True, "max_entries_per_customer": 2})
+    for journey in (cooling, capped):
+        trigger(client, api_base, journey, {"external_ids": ["user_0", "user_1"]})
+        for run in Enrollment.objects.filter(journey=journey):
+            run_finish(run, state=Enrollment.State.COMPLETED, ago_seconds=60)
+    trigger(client, api_base, capped, {"external_ids": ["user_0"]})
+
+    cooled = trigger(client, api_base, cooling, {"external_ids": ["user_0", "user_1", "user_2"]})
+    maxed = trigger(client, api_base, capped, {"external_ids": ["user_0", "user_1"]})
+
+    assert cooled.json() == {
+        "enrolled_count": 1,
+        "not_enrolled": not_enrolled(recently_completed=2),
+    }
+    assert maxed.json() == {
+        "enrolled_count": 1,
+        "not_enrolled": not_enrolled(max_entries_reached=1),
+    }
+
+
+@pytest.mark.parametrize("audience_size", [10, 500])
+def test_bulk_entry_runs_the_same_queries_whatever_the_audience_size(
+    client, api_base, workspace, audience_size
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    customers_create(workspace, audience_size, prefix=f"size{audience_size}")
+    segment = segment_create(workspace, list(Customer.objects.filter(workspace=workspace)))
+    journey = journey_create(workspace)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = trigger(client, api_base, journey, {"segment_ids": [segment.public_id]})
+
+    assert response.json()["enrolled_count"] == audience_size
+    # Auth, rate-limit bookkeeping, journey, segments, one classify-and-insert statement,
+    # transaction control: a fixed handful, never one per customer.
+    assert len(queries) <= 12, [q["sql"][:120] for q in queries]

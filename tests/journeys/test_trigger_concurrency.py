@@ -12,6 +12,8 @@ from tests.factories import journey_create
 
 PARALLEL = 50
 
+pytestmark = pytest.mark.concurrency
+
 
 def fire_in_parallel(raw_api_key, url, body, count=PARALLEL, headers=None):
     """POST ``body`` to ``url`` from ``count`` threads released at the same instant."""

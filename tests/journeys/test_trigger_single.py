@@ -264,3 +264,20 @@ def test_run_of_another_workspace_is_404(client, api_base, other_workspace):
 
     assert response.status_code == 404
     assert response.json()["error"] == "run not found"
+
+
+def test_blank_email_is_a_missing_parameter_not_a_match(workspace):
+    from customers.errors import InvalidRequest
+    from journeys.trigger import customer_resolve
+
+    Customer.objects.create(workspace=workspace, external_id="no-email")
+
+    with pytest.raises(InvalidRequest, match="Missing required parameter"):
+        customer_resolve(workspace=workspace, email="   ")
+
+
+def test_an_id_of_any_shape_that_does_not_exist_is_404(client, api_base, journey, ada):
+    response = trigger(client, api_base, journey.public_id, {"customer_id": "cus_" + "x" * 300})
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "Customer not found"}

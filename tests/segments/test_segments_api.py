@@ -350,3 +350,19 @@ def test_schema_documents_the_segment_endpoints(client):
     members = paths["/api/v1/workspaces/{workspace_id}/segments/{segment_id}/members"]
     assert set(members) >= {"post", "delete"}
     assert "409" in members["post"]["responses"]
+
+
+@pytest.mark.parametrize("field", ["plan", "api.payload.plan", "data.plan"])
+def test_dynamic_segment_reading_anything_but_customer_fields_is_400(client, api_base, field):
+    response = client.post(
+        f"{api_base}/segments",
+        {"name": "Bad", "kind": "dynamic", "conditions": {"field": field, "op": "eq", "value": 1}},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["problems"] == [
+        f"conditions.field: {field!r} is not a customer field; a segment's conditions can "
+        "only read customer.*"
+    ]
+    assert not Segment.objects.exists()
