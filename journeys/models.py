@@ -110,6 +110,10 @@ class Enrollment(models.Model):
     error = models.TextField(blank=True, default="")
     entered_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A worker that claimed the run owns it until the lease expires; every write of the
+    # engine checks the token, so a run reclaimed after a crash has one owner at a time.
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -153,6 +157,9 @@ class StepRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=64, blank=True, default="")
     error = models.TextField(blank=True, default="")
+    message = models.ForeignKey(
+        "delivery.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         constraints = [
