@@ -153,15 +153,37 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    # Due runs are found by this sweep (durable timers); see journeys.engine.
+    "runs-sweep": {"task": "journeys.tasks.runs_sweep", "schedule": 1.0},
     "idempotency-records-purge": {
         "task": "journeys.tasks.idempotency_records_purge",
         "schedule": 3600.0,
+    },
+    # Durable webhook retries: due deliveries live in PostgreSQL, this finds them. A
+    # sweep still queued after the next one is due is redundant, hence the expiry.
+    "webhook-deliveries-sweep": {
+        "task": "delivery.tasks.webhook_deliveries_sweep",
+        "schedule": 5.0,
+        "options": {"expires": 10.0},
     },
 }
 
 # --- E-mail ---------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="journeys@localhost")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
+# --- SMS and WhatsApp -----------------------------------------------------------------
+# "console" logs messages (the embedded default, no account needed); "twilio" sends them.
+SMS_PROVIDER = env.str("SMS_PROVIDER", default="console")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_WHATSAPP_FROM = env.str("TWILIO_WHATSAPP_FROM", default="")
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
+TWILIO_BASE_URL = env.str("TWILIO_BASE_URL", default="https://api.twilio.com")
+TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0)
+# --- end SMS and WhatsApp -------------------------------------------------------------
 
 # --- Outbound HTTP --------------------------------------------------------------------
 OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])

@@ -2,15 +2,17 @@
 
 from typing import Any
 
+from django.db.models import Prefetch
+
 from customers.errors import NotFound
 from customers.models import Workspace
-from journeys.models import Enrollment
+from journeys.models import Enrollment, StepRun
 
 
 def run_get(*, workspace: Workspace, run_id: str) -> Enrollment:
     run = (
         Enrollment.objects.select_related("journey", "version", "customer")
-        .prefetch_related("step_runs")
+        .prefetch_related(Prefetch("step_runs", queryset=StepRun.objects.select_related("message")))
         .filter(workspace=workspace, public_id=run_id)
         .first()
     )
@@ -41,6 +43,7 @@ def run_as_json(run: Enrollment) -> dict[str, Any]:
                 "finished_at": step.finished_at,
                 "outcome": step.outcome or None,
                 "error": step.error or None,
+                "message_id": step.message.public_id if step.message else None,
             }
             for step in run.step_runs.all()
         ],

@@ -10,16 +10,19 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from customers.errors import Conflict, InvalidRequest
 from customers.models import Workspace
+from delivery.state_webhooks import webhook_events_record
 from journeys.definition import (
     definition_from_journey,
     definition_normalize,
     definition_publish_problems,
     journey_fields_from_definition,
 )
-from journeys.models import Journey, JourneyVersion
+from journeys.models import Enrollment, Journey, JourneyVersion
+from journeys.tasks import runs_sweep
 
 
 def _locked(journey: Journey) -> Journey:
@@ -91,13 +94,18 @@ def journey_publish(*, journey: Journey) -> JourneyVersion:
     locked.live_version = version
     locked.status = Journey.Status.LIVE
     locked.save(update_fields=["live_version", "status", "updated_at"])
+    _journey_event(locked, "journey.published", version=version.number)
     _refresh(journey)
+    if Enrollment.objects.filter(journey=locked, state=Enrollment.State.ACTIVE).exists():
+        # Resumed: runs held while paused are due again; wake the sweep now.
+        transaction.on_commit(runs_sweep.delay, robust=True)
     return version
 
 
 @transaction.atomic
 def journey_pause(*, journey: Journey) -> Journey:
-    """Stop new entries into a live journey; publishing it again resumes it."""
+    """Stop new entries into a live journey and hold its runs where they are (the sweep
+    passes them over); publishing it again resumes both."""
     locked = _locked(journey)
     if locked.status != Journey.Status.LIVE:
         raise Conflict(
@@ -106,21 +114,40 @@ def journey_pause(*, journey: Journey) -> Journey:
         )
     locked.status = Journey.Status.PAUSED
     locked.save(update_fields=["status", "updated_at"])
+    _journey_event(locked, "journey.paused")
     return _refresh(journey)
 
 
 @transaction.atomic
 def journey_archive(*, journey: Journey) -> Journey:
-    """Retire a journey for good: it takes no new entries and can no longer be edited or
-    published. Its versions stay, because enrollments point at them. Archiving does not
-    touch runs already under way; ending those is the engine's part.
+    """Retire a journey for good: it takes no new entries, can no longer be edited or
+    published, and its active runs exit (one UPDATE, however many there are). Its
+    versions stay, because enrollments point at them.
     """
     locked = _locked(journey)
     if locked.status == Journey.Status.ARCHIVED:
         raise Conflict("journey is already archived", status=locked.status)
     locked.status = Journey.Status.ARCHIVED
     locked.save(update_fields=["status", "updated_at"])
+    exited = Enrollment.objects.filter(journey=locked, state=Enrollment.State.ACTIVE).update(
+        state=Enrollment.State.EXITED,
+        exit_reason="journey archived",
+        finished_at=timezone.now(),
+        wake_at=None,
+        lease_token=None,
+        lease_expires_at=None,
+    )
+    _journey_event(locked, "journey.archived", runs_exited=exited)
     return _refresh(journey)
+
+
+def _journey_event(journey: Journey, event_type: str, **data: Any) -> None:
+    """Tell the workspace's webhook endpoints, in the transaction of the change."""
+    webhook_events_record(
+        workspace=journey.workspace,
+        event_type=event_type,
+        payload={"journey_id": journey.public_id, "name": journey.name, **data},
+    )
 
 
 def journey_publish_check(*, journey: Journey) -> dict[str, Any]:

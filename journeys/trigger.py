@@ -161,7 +161,7 @@ def journey_trigger_customer(
     if result.runs:
         return SingleTriggerResult(
             outcome=Outcome.ENROLLED,
-            run_id=result.runs[customer.pk],
+            run_id=result.runs[customer.pk].public_id,
             restarted=bool(result.restarted),
         )
     (outcome,) = [o for o, n in result.outcomes.items() if n]
