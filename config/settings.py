@@ -152,6 +152,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
     # Due runs are found by this sweep (durable timers); see journeys.engine.
     "runs-sweep": {"task": "journeys.tasks.runs_sweep", "schedule": 1.0},

@@ -1,15 +1,49 @@
-"""E-mail through Django's e-mail backend, configured by ``EMAIL_URL`` (SMTP in production)."""
+"""E-mail through Django's e-mail backend, configured by ``EMAIL_URL`` (SMTP in production).
 
+A worker keeps one open backend connection per thread and reuses it for every message:
+opening an SMTP session (TCP, EHLO, STARTTLS, AUTH) per message would cost more than
+the message. A connection that failed is dropped and the next message opens a new one.
+"""
+
+import contextlib
 import smtplib
+import threading
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
+
+_local = threading.local()
 
 
 class EmailSendError(Exception):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+def _connection() -> tuple[BaseEmailBackend, bool]:
+    """This thread's open connection for the backend configured now, and whether it was
+    reused (a reused one may have been closed by the server while idle)."""
+    wanted = (settings.EMAIL_BACKEND, getattr(settings, "EMAIL_HOST", None),
+              getattr(settings, "EMAIL_PORT", None))  # fmt: skip
+    cached = getattr(_local, "connection", None)
+    if cached is not None and _local.key == wanted:
+        return cached, True
+    _connection_drop()
+    connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
+    connection.open()
+    _local.connection, _local.key = connection, wanted
+    return connection, False
+
+
+def _connection_drop() -> None:
+    connection = getattr(_local, "connection", None)
+    _local.connection = None
+    if connection is not None:
+        # A broken connection may fail to close; it is gone either way.
+        with contextlib.suppress(Exception):
+            connection.close()
 
 
 def email_send(*, to: str, subject: str, body: str, message_id: str) -> None:
@@ -24,16 +58,32 @@ def email_send(*, to: str, subject: str, body: str, message_id: str) -> None:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
         headers={"Message-ID": message_id},
-        connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
     )
     try:
-        email.send(fail_silently=False)
+        _send_on_cached_connection(email)
     except smtplib.SMTPResponseException as error:
+        _connection_drop()
         # 4xx is the server saying "later"; 5xx is a refusal that will not change.
         raise EmailSendError(
             f"SMTP {error.smtp_code}: {error.smtp_error!r}", retryable=error.smtp_code < 500
         ) from error
     except smtplib.SMTPRecipientsRefused as error:
+        _connection_drop()
         raise EmailSendError(f"recipient refused: {to}", retryable=False) from error
     except (smtplib.SMTPException, OSError) as error:
+        _connection_drop()
         raise EmailSendError(f"SMTP connection failed: {error}", retryable=True) from error
+
+
+def _send_on_cached_connection(email: EmailMessage) -> None:
+    connection, reused = _connection()
+    email.connection = connection
+    try:
+        email.send(fail_silently=False)
+    except (smtplib.SMTPServerDisconnected, ConnectionError):
+        if not reused:
+            raise
+        # The server closed the idle session: one fresh connection, then give up.
+        _connection_drop()
+        email.connection, _ = _connection()
+        email.send(fail_silently=False)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -30,7 +31,10 @@ from journeys.steps import COMMIT_FIRST, EXECUTORS, StepInput, StepResult
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+def lease_duration() -> timedelta:
+    """How long a claim holds a run: longer than any one step takes (sends time out in
+    seconds), short enough that a dead worker's runs move on soon (``RUN_LEASE_SECONDS``)."""
+    return timedelta(seconds=settings.RUN_LEASE_SECONDS)
 #: A run walking further than this in one go yields and stays due (no monopolies).
 MAX_STEPS_PER_WALK = 100
 
@@ -59,7 +63,7 @@ def runs_claim_due(*, limit: int, now: datetime | None = None) -> tuple[uuid.UUI
         )
         if ids:
             Enrollment.objects.filter(pk__in=ids).update(
-                lease_token=token, lease_expires_at=now + LEASE
+                lease_token=token, lease_expires_at=now + lease_duration()
             )
     return token, ids
 
@@ -82,7 +86,7 @@ def runs_claim(*, run_ids: list[int], now: datetime | None = None) -> tuple[uuid
         )
         if ids:
             Enrollment.objects.filter(pk__in=ids).update(
-                lease_token=token, lease_expires_at=now + LEASE
+                lease_token=token, lease_expires_at=now + lease_duration()
             )
     return token, ids
 
@@ -95,7 +99,17 @@ class LeaseLost(Exception):
 
 
 def run_walk(*, run_id: int, token: uuid.UUID) -> None:
-    """Walk one leased run as far as it goes now; a no-op if the lease is not ours."""
+    """Walk one leased run as far as it goes now; a no-op if the lease is not ours.
+
+    The lease is renewed first: runs late in a batch were claimed a while ago, and a
+    lease that lapsed meanwhile may already belong to another worker.
+    """
+    now = timezone.now()
+    renewed = Enrollment.objects.filter(
+        pk=run_id, lease_token=token, lease_expires_at__gt=now, state=Enrollment.State.ACTIVE
+    ).update(lease_expires_at=now + lease_duration())
+    if not renewed:
+        return
     run = (
         Enrollment.objects.select_related("journey", "version", "customer", "workspace")
         .filter(pk=run_id, lease_token=token, state=Enrollment.State.ACTIVE)
@@ -285,7 +299,7 @@ class _Walker:
         lease = (
             {"lease_token": None, "lease_expires_at": None}
             if release
-            else {"lease_expires_at": timezone.now() + LEASE}
+            else {"lease_expires_at": timezone.now() + lease_duration()}
         )
         with transaction.atomic():
             updated = Enrollment.objects.filter(pk=run.pk, lease_token=self.token).update(
