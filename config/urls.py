@@ -14,6 +14,7 @@ workspace_api = [
     path("", include("customers.urls")),
     path("", include("segments.urls")),
     path("", include("journeys.urls")),
+    path("", include("delivery.urls")),
 ]
 
 urlpatterns = [

@@ -24,17 +24,20 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from delivery.state_webhooks import webhook_events_record
+from delivery.state_webhooks import webhook_events_record_many
 from journeys.context import run_template_context
 from journeys.models import Enrollment, Journey, StepRun
 from journeys.steps import COMMIT_FIRST, EXECUTORS, StepInput, StepResult
 
 logger = logging.getLogger(__name__)
 
+
 def lease_duration() -> timedelta:
     """How long a claim holds a run: longer than any one step takes (sends time out in
     seconds), short enough that a dead worker's runs move on soon (``RUN_LEASE_SECONDS``)."""
     return timedelta(seconds=settings.RUN_LEASE_SECONDS)
+
+
 #: A run walking further than this in one go yields and stays due (no monopolies).
 MAX_STEPS_PER_WALK = 100
 
@@ -260,7 +263,16 @@ class _Walker:
             )  # fmt: skip
         self.visits[step["key"]] = visit
         self.events.append(
-            ("run.step_completed", {"step": step["key"], "visit": visit, "outcome": result.outcome})
+            (
+                "run.step_completed",
+                {
+                    "step": step["key"],
+                    "step_type": step["type"],
+                    "visit": visit,
+                    "outcome": result.outcome,
+                    "finished_at": now.isoformat(),
+                },
+            )
         )
 
     def wait(
@@ -289,8 +301,12 @@ class _Walker:
         run.error = error
         run.exit_reason = reason
         run.wake_at = None
-        event = {"completed": "run.completed", "exited": "run.exited", "failed": "run.failed"}
-        self.events.append((event[state], {"error": error} if error else {}))
+        details: dict[str, Any] = {"finished_at": now.isoformat()}
+        if state == Enrollment.State.EXITED:
+            details["exit_reason"] = reason
+        if state == Enrollment.State.FAILED:
+            details["error"] = error
+        self.events.append((f"run.{state}", details))
         self.flush(release=True)
 
     def flush(self, *, release: bool, new_open: StepRun | None = None) -> None:
@@ -315,9 +331,10 @@ class _Walker:
             if not updated:
                 raise LeaseLost(run.public_id)
             StepRun.objects.bulk_create([*self.finished, *([new_open] if new_open else [])])
-            for event_type, data in self.events:
-                webhook_events_record(
-                    workspace=run.workspace, event_type=event_type, payload=self.event_payload(data)
+            if self.events:
+                webhook_events_record_many(
+                    workspace=run.workspace_id,
+                    events=[(kind, self.event_payload(data)) for kind, data in self.events],
                 )
         self.finished = []
         self.events = []
@@ -327,8 +344,10 @@ class _Walker:
         return {
             "run_id": run.public_id,
             "journey_id": run.journey.public_id,
+            "journey_version": run.version.number,
             "customer_id": run.customer.public_id,
             "external_id": run.customer.external_id,
             "state": run.state,
+            "entered_at": run.entered_at.isoformat(),
             **data,
         }

@@ -94,7 +94,7 @@ def journey_publish(*, journey: Journey) -> JourneyVersion:
     locked.live_version = version
     locked.status = Journey.Status.LIVE
     locked.save(update_fields=["live_version", "status", "updated_at"])
-    _journey_event(locked, "journey.published", version=version.number)
+    _journey_event(locked, "journey.published")
     _refresh(journey)
     if Enrollment.objects.filter(journey=locked, state=Enrollment.State.ACTIVE).exists():
         # Resumed: runs held while paused are due again; wake the sweep now.
@@ -146,7 +146,13 @@ def _journey_event(journey: Journey, event_type: str, **data: Any) -> None:
     webhook_events_record(
         workspace=journey.workspace,
         event_type=event_type,
-        payload={"journey_id": journey.public_id, "name": journey.name, **data},
+        payload={
+            "journey_id": journey.public_id,
+            "name": journey.name,
+            "status": journey.status,
+            "version": journey.live_version.number if journey.live_version else None,
+            **data,
+        },
     )
 
 

@@ -355,3 +355,27 @@ def test_run_detail_shows_the_timeline_with_messages(client, api_base, workspace
     assert (first["step"], first["type"], first["outcome"]) == ("hello", "send", "sent")
     assert first["message_id"] == Message.objects.get().public_id
     assert (second["step"], second["outcome"], second["finished_at"]) == ("wait", "waiting", None)
+
+
+def test_run_events_reach_webhook_endpoints_signed(client, api_base, workspace, ada, http_server):
+    from delivery.models import WebhookDelivery
+    from delivery.state_webhooks import webhook_delivery_attempt, webhook_endpoint_create
+
+    http_server.routes["/hooks"] = (200, {})
+    webhook_endpoint_create(workspace=workspace, url=http_server.base_url + "/hooks")
+    journey = journey_create(
+        workspace, steps=[{"key": "tag", "type": "update_customer", "set": {"x": 1}, "next": None}]
+    )
+    run = advance(enroll(client, api_base, journey))
+
+    deliveries = WebhookDelivery.objects.order_by("id")
+    assert [d.event_type for d in deliveries] == [
+        "run.entered", "run.step_completed", "run.completed"
+    ]  # fmt: skip
+    completed = deliveries.last().payload
+    assert completed["run_id"] == run.public_id and completed["state"] == "completed"
+    assert completed["customer_id"] == ada.public_id and completed["journey_version"] == 1
+    for delivery in deliveries:
+        webhook_delivery_attempt(delivery_id=delivery.pk)
+    assert len(http_server.requests) == 3
+    assert all(r["headers"]["webhook-signature"].startswith("v1,") for r in http_server.requests)

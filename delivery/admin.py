@@ -1,0 +1,132 @@
+"""Admin for state webhooks: endpoints are managed here, deliveries are history.
+
+Endpoints made in the admin get a generated secret, shown on the endpoint's page so
+the receiver can be configured. Deliveries are read-only: their fate is written by the
+delivery tasks alone, and the table grows with every event, so its list skips the full
+count.
+"""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from customers.errors import InvalidRequest
+from delivery.models import WebhookDelivery, WebhookEndpoint
+from delivery.state_webhooks import EVENT_TYPES, webhook_secret_new, webhook_url_validate
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    # Validated by the same rule as the API (clean_url), not by a second URL parser.
+    url = forms.CharField(max_length=2048, widget=forms.URLInput(attrs={"size": 80}))
+    event_types = forms.MultipleChoiceField(
+        choices=[(event_type, event_type) for event_type in EVENT_TYPES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every event type.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("workspace", "url", "event_types", "enabled", "disabled_reason")
+
+    def clean_url(self) -> str:
+        try:
+            return webhook_url_validate(self.cleaned_data["url"])
+        except InvalidRequest as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    def clean_event_types(self) -> list[str]:
+        chosen = set(self.cleaned_data["event_types"])
+        return [event_type for event_type in EVENT_TYPES if event_type in chosen]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ("url", "workspace", "enabled", "event_types", "disabled_reason", "created_at")
+    list_filter = ("enabled", "workspace")
+    list_select_related = ("workspace",)
+    search_fields = ("url", "public_id", "workspace__name", "workspace__public_id")
+    readonly_fields = ("public_id", "secret", "created_at")
+    fields = (
+        "workspace",
+        "url",
+        "event_types",
+        "enabled",
+        "disabled_reason",
+        "public_id",
+        "secret",
+        "created_at",
+    )
+    actions = ("enable", "disable")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: WebhookEndpoint | None = None) -> Any:
+        # An endpoint belongs to its workspace for life: moving it would send one
+        # tenant's events to another's receiver.
+        if obj is not None:
+            return (*self.readonly_fields, "workspace")
+        return self.readonly_fields
+
+    def save_model(
+        self, request: HttpRequest, obj: WebhookEndpoint, form: forms.ModelForm, change: bool
+    ) -> None:
+        if not obj.secret:
+            obj.secret = webhook_secret_new()
+        if obj.enabled:
+            obj.disabled_reason = ""
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Enable selected endpoints")
+    def enable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        count = queryset.filter(enabled=False).update(enabled=True, disabled_reason="")
+        self.message_user(request, f"Enabled {count} endpoint(s).", messages.SUCCESS)
+
+    @admin.action(description="Disable selected endpoints")
+    def disable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        count = queryset.filter(enabled=True).update(
+            enabled=False, disabled_reason="disabled in the admin"
+        )
+        self.message_user(request, f"Disabled {count} endpoint(s).", messages.SUCCESS)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = (
+        "event_type",
+        "endpoint",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_status_code",
+        "created_at",
+        "delivered_at",
+    )
+    list_filter = ("status", "event_type")
+    list_select_related = ("endpoint",)
+    search_fields = ("event_id", "endpoint__url", "endpoint__public_id")
+    show_full_result_count = False
+    ordering = ("-created_at",)
+    fields = (
+        "event_id",
+        "endpoint",
+        "event_type",
+        "payload",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "lease_expires_at",
+        "last_status_code",
+        "last_error",
+        "created_at",
+        "delivered_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
