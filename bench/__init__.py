@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (never assert times); each script's docstring says how."""
