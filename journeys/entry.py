@@ -19,6 +19,7 @@ The verdict's CASE is ordered so that step 2 cannot change it: it depends on the
 conditions, the entry count, recent completions and, last, whether a run is active.
 """
 
+import contextlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -215,7 +216,10 @@ def journey_enroll(
         now=now,
     )
     result = EntryResult()
-    with transaction.atomic():
+    # One statement is atomic on its own; the restart UPDATE and SQLite's two
+    # statements need a transaction around them.
+    one_statement = connection.vendor == "postgresql" and not rules.restarts_active
+    with contextlib.nullcontext() if one_statement else transaction.atomic():
         if rules.restarts_active:
             result.restarted = Enrollment.objects.filter(
                 journey_id=journey.pk,

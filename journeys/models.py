@@ -1,5 +1,7 @@
 """Journeys, their published versions, enrollments (runs) and the runs' timelines."""
 
+import functools
+
 from django.db import models
 from django.db.models import Q
 
@@ -83,6 +85,15 @@ class JourneyVersion(models.Model):
         if self.pk is not None:
             raise ValueError("journey versions are immutable; publish a new one instead")
         super().save(*args, **kwargs)
+
+
+@functools.lru_cache(maxsize=512)
+def journey_version_get(journey_public_id: str, number: int, pk: int) -> JourneyVersion:
+    """A published version, cached per process: versions are immutable once saved, so
+    the cache never goes stale (and it spares every trigger parsing the graph's JSON).
+    Keyed by the journey's public id and the version number, which no other version
+    ever has, even where a database reuses integer keys."""
+    return JourneyVersion.objects.get(pk=pk)
 
 
 class Enrollment(models.Model):

@@ -14,11 +14,16 @@ from django.db.models import QuerySet
 from customers.errors import InvalidRequest, NotFound
 from customers.models import Customer, Workspace, normalize_email
 from journeys.entry import EntryResult, Outcome, entry_constants, journey_enroll
-from journeys.models import Journey, JourneyVersion
+from journeys.models import Journey, JourneyVersion, journey_version_get
 from segments.conditions import condition_evaluate
 from segments.selectors import segment_members_q, segments_resolve
 
 MAX_EXTERNAL_IDS = 1000
+#: What a trigger reads of a journey: not the draft graph, not the version's definition.
+JOURNEY_TRIGGER_FIELDS = (
+    "id", "public_id", "workspace_id", "name", "status", "live_version__id",
+    "live_version__number",
+)  # fmt: skip
 MAX_SEGMENT_IDS = 10
 MAX_EXCLUDED_EXTERNAL_IDS = 1000
 
@@ -34,15 +39,21 @@ class TriggerTarget:
 def journey_for_trigger(
     *, workspace: Workspace, journey_id: str, trigger_type: str = Journey.TriggerType.API
 ) -> TriggerTarget:
-    """The live journey behind ``journey_id``, checked to accept this kind of trigger."""
+    """The live journey behind ``journey_id``, checked to accept this kind of trigger.
+
+    The journey row is read every time (its status decides), but not its draft; the
+    published version comes from a per-process cache, as versions never change.
+    """
     journey = (
         Journey.objects.select_related("live_version")
+        .only(*JOURNEY_TRIGGER_FIELDS)
         .filter(workspace=workspace, public_id=journey_id)
         .first()
     )
-    if journey is None or journey.status != Journey.Status.LIVE or journey.live_version is None:
+    if journey is None or journey.status != Journey.Status.LIVE or not journey.live_version_id:
         raise NotFound("Journey not found", journey_id=journey_id)
-    version = journey.live_version
+    live = journey.live_version
+    version = journey_version_get(journey.public_id, live.number, live.pk)
     actual_type = version.definition.get("trigger", {}).get("type", Journey.TriggerType.API)
     if actual_type != trigger_type:
         raise InvalidRequest(
@@ -112,7 +123,8 @@ def customer_resolve(
     email: str | None = None,
 ) -> Customer:
     """The one customer a single trigger names, most direct identifier first."""
-    customers = active_customers(workspace)
+    # Only the key: the entry core works on ids, and loading attributes costs time.
+    customers = active_customers(workspace).only("pk", "public_id", "workspace_id")
     email = normalize_email(email)
     if customer_id:
         customer = customers.filter(public_id=customer_id).first()
