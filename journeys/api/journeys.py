@@ -336,7 +336,10 @@ class JourneyArchiveApi(WorkspaceApiView):
     @extend_schema(
         operation_id="journeys_archive",
         summary="Archive a journey: no new entries, no more edits",
-        description="Archiving is final: the journey can no longer be edited or published.",
+        description=(
+            "Archiving is final: the journey can no longer be edited or published, and "
+            "its active runs exit."
+        ),
         parameters=[JOURNEY_ID],
         request=None,
         responses={200: JourneyDetailSerializer, **_errors(401, 404, 409, 429)},
