@@ -1,0 +1,585 @@
+"""Plumbing shared by the engine benchmarks (``engine.py``, ``timers.py``, ``sends.py``).
+
+- a scratch PostgreSQL database per benchmark, dropped and re-created;
+- the environment (``DATABASE_URL``, ``REDIS_URL``, ``CELERY_BROKER_URL``) set *before*
+  ``django.setup()``, and the same environment handed to the Celery children;
+- real ``celery worker`` / ``celery beat`` subprocesses in their own sessions, logging
+  to files, stopped at the end (also on errors, Ctrl-C and SIGTERM);
+- the resident memory of a process tree, read from ``/proc``;
+- an in-process profile of ``journeys.engine.run_walk``: SQL queries per run (Django's
+  ``CaptureQueriesContext``), time in SQL, and a cProfile summary by area;
+- ``noop_app``: a bare Celery app on the same broker with one no-op task, the baseline
+  of ``engine.py`` (``celery -A bench.engine_support:noop_app worker``). It mirrors the
+  product's Celery settings (late acks, prefetch 1, JSON, results ignored).
+
+Nothing here imports Django at module level: the worker of ``noop_app`` imports this
+module without Django, and the scripts must set the environment before setup.
+"""
+
+import contextlib
+import cProfile
+import os
+import pstats
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/2"
+
+# --- the baseline: raw Celery no-op tasks ---------------------------------------------
+
+noop_app = Celery("bench_noop")
+noop_app.conf.update(
+    broker_url=os.environ.get("CELERY_BROKER_URL", DEFAULT_REDIS_URL),
+    task_ignore_result=True,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    accept_content=["json"],
+    timezone="UTC",
+    broker_connection_retry_on_startup=True,
+)
+
+
+@noop_app.task(name="bench.noop")
+def noop() -> None:
+    """Does nothing: one message in, one ack out."""
+
+
+def noop_messages_publish(redis_url: str, count: int, *, queue: str = "celery") -> None:
+    """Queue ``count`` ``bench.noop`` messages quickly.
+
+    One message is published the ordinary way (``apply_async``) and taken back; the
+    rest are copies of it with fresh task ids and delivery tags, pushed in pipelines.
+    The worker sees exactly what ``apply_async`` sends; only the setup is faster
+    (``apply_async`` alone publishes a few hundred messages a second on a busy machine).
+    """
+    import uuid
+
+    import redis
+
+    broker = redis.Redis.from_url(redis_url)
+    noop.apply_async()
+    template = broker.rpop(queue).decode()
+    fields = re.search(r'"id": "([0-9a-f-]{36})".*"delivery_tag": "([0-9a-f-]{36})"', template)
+    task_id, tag = fields.group(1), fields.group(2)
+    pipe = broker.pipeline(transaction=False)
+    for number in range(count):
+        message = template.replace(task_id, str(uuid.uuid4())).replace(tag, str(uuid.uuid4()))
+        pipe.lpush(queue, message)
+        if number % 2000 == 1999:
+            pipe.execute()
+    pipe.execute()
+
+
+# --- environment and scratch services -------------------------------------------------
+
+
+def project_on_path() -> None:
+    """Run as ``python bench/x.py``, ``sys.path[0]`` is ``bench/``: put the project first
+    (``bench/`` holds ``settings.py`` and friends, which must not shadow anything)."""
+    bench_dir = str(PROJECT_ROOT / "bench")
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != bench_dir]
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+
+
+def scratch_database_create(name: str) -> str:
+    """Drop and re-create database ``name`` (through the ``postgres`` db); return its URL."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"{POSTGRES_SERVER}/{name}"
+
+
+def scratch_database_drop(name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    if "django" in sys.modules:
+        from django.conf import settings
+
+        if settings.configured:
+            from django.db import connections
+
+            connections.close_all()
+    with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def redis_flush(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+def django_start(*, database_url: str, redis_url: str, **extra_env: str) -> dict[str, str]:
+    """Point this process (and the children it will start) at the scratch services, set
+    Django up and migrate. Returns the environment for the children."""
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
+            "DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "SECRET_KEY": "bench-not-secret",
+            **extra_env,
+        }
+    )
+    project_on_path()
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def sql_run(statement: str, params: list[Any] | tuple[Any, ...] = ()) -> int:
+    """One statement on Django's connection (autocommit); returns its row count."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.rowcount
+
+
+def sql_one(statement: str, params: list[Any] | tuple[Any, ...] = ()) -> tuple[Any, ...]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchone()
+
+
+def customers_load(*, workspace_id: int, count: int, prefix: str) -> None:
+    """``count`` active customers ``<prefix>1..<prefix><count>`` with e-mails, one INSERT."""
+    sql_run(
+        "INSERT INTO customers_customer (workspace_id, public_id, external_id, email,"
+        " anonymous_id, attributes, status, timezone, created_at, updated_at)"
+        " SELECT %s, 'cus_' || replace(gen_random_uuid()::text, '-', ''), %s || i,"
+        " %s || i || '@example.com', NULL, '{}'::jsonb, 'active', '', now(), now()"
+        " FROM generate_series(1, %s) AS i",
+        [workspace_id, prefix, prefix, count],
+    )
+
+
+def journey_publish(*, name: str, steps: list[dict[str, Any]]) -> tuple[Any, Any, Any]:
+    """A workspace and a live API journey made the product's way (import, then publish,
+    which validates the graph). Returns (workspace, journey, version)."""
+    from customers.models import Workspace
+    from journeys.services import journey_import
+    from journeys.services import journey_publish as publish
+
+    workspace = Workspace.objects.create(name=name)
+    journey = journey_import(
+        workspace=workspace,
+        document={"name": name, "trigger": {"type": "api"}, "steps": steps},
+    )
+    version = publish(journey=journey)
+    journey.refresh_from_db()
+    return workspace, journey, version
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.25) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+# --- child processes --------------------------------------------------------------------
+
+
+class Processes:
+    """Celery children sharing one environment, each in its own session (a Ctrl-C here
+    reaches only this script, which then stops them) and logging to a file."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.log_dir = Path(tempfile.mkdtemp(prefix="journeys-bench-"))
+        self.children: dict[str, tuple[subprocess.Popen, Path]] = {}
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log_path = self.log_dir / f"{name}.log"
+        with log_path.open("w") as log:
+            child = subprocess.Popen(
+                argv, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        self.children[name] = (child, log_path)
+        return child
+
+    def worker(
+        self, name: str, *, app: str = "config", concurrency: int = 2, ping_app: Any = None
+    ) -> subprocess.Popen:
+        """``celery -A <app> worker`` (prefork, log level WARNING as by default), ready
+        when it answers a control ping."""
+        hostname = f"{name}-{os.getpid()}@bench"
+        child = self.start(
+            name,
+            [sys.executable, "-m", "celery", "-A", app, "worker", "--pool", "prefork",
+             "--concurrency", str(concurrency), "--loglevel", "WARNING",
+             "--hostname", hostname, "--without-heartbeat", "--without-gossip",
+             "--without-mingle"],
+        )  # fmt: skip
+        if ping_app is None:
+            from config.celery import app as ping_app
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise RuntimeError(f"{name} exited:\n{self.log(name)[-3000:]}")
+            if ping_app.control.ping(destination=[hostname], timeout=0.5):
+                return child
+        raise RuntimeError(f"{name} never answered a ping:\n{self.log(name)[-3000:]}")
+
+    def beat(self, name: str = "beat") -> subprocess.Popen:
+        schedule = self.log_dir / f"{name}-schedule"
+        child = self.start(
+            name,
+            [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
+             "--schedule", str(schedule)],
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while "beat: Starting" not in self.log(name):
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start:\n{self.log(name)[-3000:]}")
+            time.sleep(0.1)
+        return child
+
+    def log(self, name: str) -> str:
+        return self.children[name][1].read_text(errors="replace")
+
+    def stop(self, name: str) -> None:
+        child, _ = self.children.pop(name)
+        _stop_group(child)
+
+    def stop_all(self) -> None:
+        for name in list(self.children):
+            self.stop(name)
+
+
+def _stop_group(child: subprocess.Popen) -> None:
+    """SIGTERM the child's process group (warm shutdown), SIGKILL it if it lingers."""
+    if child.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGTERM)
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait(timeout=10)
+    # Pool children left behind by a killed parent share the group: make sure.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
+
+
+def sigterm_as_interrupt() -> None:
+    """SIGTERM unwinds like Ctrl-C, so every ``finally`` stops the children."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from ``/proc/*/stat``."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(parents.get(current, []))
+    return found
+
+
+def tree_rss_kib(pid: int) -> tuple[int, int]:
+    """Sum of VmRSS (KiB) over ``pid`` and its descendants, and how many processes."""
+    total, count = 0, 0
+    for current in _tree(pid):
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        total += int(match.group(1)) if match else 0
+        count += 1
+    return total, count
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by ``pid`` and its living descendants.
+
+    CPU time is what a busy shared machine distorts least: a process that waits for a
+    core is slower by the clock but not in CPU seconds.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for current in _tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def database_sessions() -> int:
+    """Sessions ever opened on this database (PostgreSQL 14+ ``pg_stat_database``)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def connection_open_ms(samples: int = 20) -> float:
+    """Median cost of opening a Django database connection and running a first query."""
+    from django.db import connection
+
+    timings = []
+    for _ in range(samples):
+        connection.close()
+        started = time.perf_counter()
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings) * 1000
+
+
+# --- reporting --------------------------------------------------------------------------
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Linear interpolation between closest ranks (as numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def machine_load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def code_version() -> str:
+    """HEAD, and whether the engine's files have local edits (figures depend on them)."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "journeys", "delivery", "config")
+    return f"HEAD {head}" + (" (uncommitted changes in product code)" if dirty else "")
+
+
+def banner(title: str, details: list[str]) -> None:
+    print(f"== {title}")
+    for line in details:
+        print(f"   {line}")
+    print(f"   {code_version()}; {machine_load()}")
+    sys.stdout.flush()
+
+
+# --- profiling the walker in-process ---------------------------------------------------
+
+_AREAS = (
+    ("psycopg", "database driver (psycopg, incl. waiting on PostgreSQL)"),
+    ("django/db", "Django ORM / SQL compiler"),
+    ("liquid", "Liquid templates"),
+    ("smtplib", "smtplib"),
+    ("email/", "e-mail message building (stdlib email, django.core.mail)"),
+    ("django/core/mail", "e-mail message building (stdlib email, django.core.mail)"),
+    ("/journeys/", "engine and steps (journeys/)"),
+    ("/delivery/", "delivery (delivery/)"),
+    ("/segments/", "conditions (segments/)"),
+    ("json", "JSON"),
+    ("django/", "Django (other)"),
+)
+
+
+def _area(filename: str, name: str) -> str:
+    if filename.startswith("~"):  # C functions: what they are says where the time goes
+        if "_socket" in name or "_ssl" in name:
+            return "socket I/O (SMTP, broker)"
+        return "C builtins (getattr, isinstance, hashing...)"
+    for needle, area in _AREAS:
+        if needle in filename:
+            return area
+    return "other Python"
+
+
+def _normalize_sql(sql: str) -> str:
+    sql = re.sub(r"'[^']*'", "?", sql)
+    sql = re.sub(r"\b\d+(\.\d+)?\b", "?", sql)
+    sql = re.sub(r"\(\?(, \?)+\)", "(?...)", sql)
+    sql = re.sub(r"(\(\?(...)?[^()]*\)(, )?){2,}", "(...rows...)", sql)
+    sql = re.sub(r"SELECT .*? FROM", "SELECT ... FROM", sql, count=1)
+    sql = re.sub(r"SET .*? WHERE", "SET ... WHERE", sql, count=1)
+    return sql[:110]
+
+
+def walks_profile(run_ids: list[int], *, label: str, capture_share: float = 0.5) -> None:
+    """Walk leased runs in this process and print where the time goes.
+
+    The first ``capture_share`` of the runs are walked under ``CaptureQueriesContext``
+    (queries per run, time spent in SQL); the rest under cProfile (time by area). The
+    runs are claimed with ``runs_claim`` (one claim for all, as ``runs_advance`` does
+    for a batch), and the claim's own queries are reported apart.
+    """
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from journeys.engine import run_walk, runs_claim
+
+    with CaptureQueriesContext(connection) as claim_queries:
+        started = time.perf_counter()
+        token, claimed = runs_claim(run_ids=run_ids)
+        claim_seconds = time.perf_counter() - started
+    split = max(1, int(len(claimed) * capture_share))
+    captured, profiled = claimed[:split], claimed[split:]
+
+    per_run_queries: list[int] = []
+    per_run_wall: list[float] = []
+    per_run_sql: list[float] = []
+    example: list[str] = []
+    example_times: list[list[float]] = []
+    for run_id in captured:
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            run_walk(run_id=run_id, token=token)
+            per_run_wall.append(time.perf_counter() - started)
+        per_run_queries.append(len(queries.captured_queries))
+        per_run_sql.append(sum(float(q["time"]) for q in queries.captured_queries))
+        shapes = [_normalize_sql(q["sql"]) for q in queries.captured_queries]
+        if not example:
+            example = shapes
+            example_times = [[] for _ in shapes]
+        if shapes == example:
+            for position, query in enumerate(queries.captured_queries):
+                example_times[position].append(float(query["time"]) * 1000)
+
+    print(f"-- profile ({label}): {len(claimed)} runs walked in this process")
+    print(
+        f"   a new database connection (connect + first query) costs {connection_open_ms():.1f}"
+        " ms; Celery's Django fixup closes connections around every task"
+    )
+    print(
+        f"   claim of the batch: {len(claim_queries.captured_queries)} queries,"
+        f" {claim_seconds * 1000:.1f} ms for {len(claimed)} runs"
+    )
+    if per_run_queries:
+        # Django keeps each query's time to the millisecond: means, not medians.
+        wall = statistics.fmean(per_run_wall) * 1000
+        sql = statistics.fmean(per_run_sql) * 1000
+        print(
+            f"   queries per run: median {statistics.median(per_run_queries):g}"
+            f" (min {min(per_run_queries)}, max {max(per_run_queries)}) over {len(captured)} runs"
+        )
+        print(
+            f"   time per run: mean {wall:.2f} ms, of which SQL statements {sql:.2f} ms"
+            f" ({sql / wall:.0%})"
+        )
+        print("   one run's queries, in order (mean ms over the runs that ran the same ones):")
+        for number, (shape, times) in enumerate(zip(example, example_times, strict=True), 1):
+            print(f"     {number:2d}. {statistics.fmean(times):5.2f} ms  {shape}")
+    if profiled:
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.enable()
+        for run_id in profiled:
+            run_walk(run_id=run_id, token=token)
+        profiler.disable()
+        elapsed = time.perf_counter() - started
+        stats = pstats.Stats(profiler)
+        by_area: Counter = Counter()
+        for (filename, _line, name), row in stats.stats.items():  # type: ignore[attr-defined]
+            by_area[_area(filename, name)] += row[2]  # tottime: time in the function itself
+        total = sum(by_area.values()) or 1.0
+        print(
+            f"   cProfile over {len(profiled)} runs ({elapsed / len(profiled) * 1000:.2f} ms"
+            " per run under the profiler), own time by area:"
+        )
+        for area, seconds in by_area.most_common(8):
+            print(f"     {seconds / total:5.1%}  {area}")
+        top = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:8]  # type: ignore[attr-defined]
+        print("   top functions by own time:")
+        for (filename, line, name), row in top:
+            where = filename.replace(str(PROJECT_ROOT) + "/", "")
+            where = re.sub(r".*site-packages/", "", where)
+            print(f"     {row[2] / total:5.1%}  {row[1]:>7} calls  {name} ({where}:{line})")
+    sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def scratch_services(
+    *, database: str, redis_url: str, keep: bool, **extra_env: str
+) -> Iterator[tuple[dict[str, str], Processes]]:
+    """Scratch database and flushed Redis db, Django set up, children stopped after."""
+    sigterm_as_interrupt()
+    redis_flush(redis_url)
+    database_url = scratch_database_create(database)
+    processes: Processes | None = None
+    try:
+        env = django_start(database_url=database_url, redis_url=redis_url, **extra_env)
+        processes = Processes(env)
+        yield env, processes
+    finally:
+        if processes is not None:
+            processes.stop_all()
+        with contextlib.suppress(Exception):
+            redis_flush(redis_url)
+        if keep:
+            print(f"   kept database {database}")
+        else:
+            with contextlib.suppress(Exception):
+                scratch_database_drop(database)
