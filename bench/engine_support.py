@@ -6,8 +6,9 @@
 - real ``celery worker`` / ``celery beat`` subprocesses in their own sessions, logging
   to files, stopped at the end (also on errors, Ctrl-C and SIGTERM);
 - the resident memory of a process tree, read from ``/proc``;
-- an in-process profile of ``journeys.engine.run_walk``: SQL queries per run (Django's
-  ``CaptureQueriesContext``), time in SQL, and a cProfile summary by area;
+- an in-process profile of ``journeys.engine.runs_walk``, in batches as a worker walks
+  runs: SQL statements per run (Django's ``CaptureQueriesContext``), time in SQL, and a
+  cProfile summary by area;
 - ``noop_app``: a bare Celery app on the same broker with one no-op task, the baseline
   of ``engine.py`` (``celery -A bench.engine_support:noop_app worker``). It mirrors the
   product's Celery settings (late acks, prefetch 1, JSON, results ignored).
@@ -469,17 +470,19 @@ def _normalize_sql(sql: str) -> str:
 
 
 def walks_profile(run_ids: list[int], *, label: str, capture_share: float = 0.5) -> None:
-    """Walk leased runs in this process and print where the time goes.
+    """Walk leased runs in this process, a batch at a time as ``runs_advance`` does, and
+    print where the time goes.
 
     The first ``capture_share`` of the runs are walked under ``CaptureQueriesContext``
-    (queries per run, time spent in SQL); the rest under cProfile (time by area). The
-    runs are claimed with ``runs_claim`` (one claim for all, as ``runs_advance`` does
-    for a batch), and the claim's own queries are reported apart.
+    (statements per run by shape, time spent in SQL); the rest under cProfile (time by
+    area). The runs are claimed with ``runs_claim`` (one claim for all), and the claim's
+    own queries are reported apart.
     """
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from journeys.engine import run_walk, runs_claim
+    from journeys.engine import runs_claim, runs_walk
+    from journeys.tasks import ADVANCE_BATCH
 
     with CaptureQueriesContext(connection) as claim_queries:
         started = time.perf_counter()
@@ -488,25 +491,17 @@ def walks_profile(run_ids: list[int], *, label: str, capture_share: float = 0.5)
     split = max(1, int(len(claimed) * capture_share))
     captured, profiled = claimed[:split], claimed[split:]
 
-    per_run_queries: list[int] = []
-    per_run_wall: list[float] = []
-    per_run_sql: list[float] = []
-    example: list[str] = []
-    example_times: list[list[float]] = []
-    for run_id in captured:
+    def batches(ids: list[int]) -> list[list[int]]:
+        return [ids[start : start + ADVANCE_BATCH] for start in range(0, len(ids), ADVANCE_BATCH)]
+
+    wall = 0.0
+    statements: list[dict[str, Any]] = []
+    for batch in batches(captured):
         with CaptureQueriesContext(connection) as queries:
             started = time.perf_counter()
-            run_walk(run_id=run_id, token=token)
-            per_run_wall.append(time.perf_counter() - started)
-        per_run_queries.append(len(queries.captured_queries))
-        per_run_sql.append(sum(float(q["time"]) for q in queries.captured_queries))
-        shapes = [_normalize_sql(q["sql"]) for q in queries.captured_queries]
-        if not example:
-            example = shapes
-            example_times = [[] for _ in shapes]
-        if shapes == example:
-            for position, query in enumerate(queries.captured_queries):
-                example_times[position].append(float(query["time"]) * 1000)
+            runs_walk(run_ids=batch, token=token)
+            wall += time.perf_counter() - started
+        statements.extend(queries.captured_queries)
 
     print(f"-- profile ({label}): {len(claimed)} runs walked in this process")
     print(
@@ -517,27 +512,31 @@ def walks_profile(run_ids: list[int], *, label: str, capture_share: float = 0.5)
         f"   claim of the batch: {len(claim_queries.captured_queries)} queries,"
         f" {claim_seconds * 1000:.1f} ms for {len(claimed)} runs"
     )
-    if per_run_queries:
-        # Django keeps each query's time to the millisecond: means, not medians.
-        wall = statistics.fmean(per_run_wall) * 1000
-        sql = statistics.fmean(per_run_sql) * 1000
+    if captured:
+        # Django keeps each query's time to the millisecond: sums and means, not medians.
+        runs = len(captured)
+        sql = sum(float(q["time"]) for q in statements)
         print(
-            f"   queries per run: median {statistics.median(per_run_queries):g}"
-            f" (min {min(per_run_queries)}, max {max(per_run_queries)}) over {len(captured)} runs"
+            f"   walked in batches of {ADVANCE_BATCH}: {len(statements) / runs:.2f} statements"
+            f" per run over {runs} runs"
         )
         print(
-            f"   time per run: mean {wall:.2f} ms, of which SQL statements {sql:.2f} ms"
-            f" ({sql / wall:.0%})"
+            f"   time per run: {wall / runs * 1000:.2f} ms, of which SQL statements"
+            f" {sql / runs * 1000:.2f} ms ({sql / wall:.0%})"
         )
-        print("   one run's queries, in order (mean ms over the runs that ran the same ones):")
-        for number, (shape, times) in enumerate(zip(example, example_times, strict=True), 1):
-            print(f"     {number:2d}. {statistics.fmean(times):5.2f} ms  {shape}")
+        by_shape: dict[str, list[float]] = {}
+        for query in statements:
+            by_shape.setdefault(_normalize_sql(query["sql"]), []).append(float(query["time"]))
+        print("   statements by shape, in order of first use: per run, mean ms each")
+        for shape, times in by_shape.items():
+            mean_ms = statistics.fmean(times) * 1000
+            print(f"     {len(times) / runs:5.2f}  {mean_ms:5.2f} ms  {shape}")
     if profiled:
         profiler = cProfile.Profile()
         started = time.perf_counter()
         profiler.enable()
-        for run_id in profiled:
-            run_walk(run_id=run_id, token=token)
+        for batch in batches(profiled):
+            runs_walk(run_ids=batch, token=token)
         profiler.disable()
         elapsed = time.perf_counter() - started
         stats = pstats.Stats(profiler)

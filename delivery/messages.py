@@ -1,7 +1,8 @@
 """Sending one message exactly once per idempotency key, on any channel.
 
-:func:`message_prepare` commits the Message row before anything leaves; the step that
-sends derives the key from (run, step, visit), so a re-run after a crash finds the row.
+The Message row is committed before anything leaves: the engine writes it in the same
+transaction as the step's visit (or :func:`message_prepare` writes it alone). Its key
+is derived from (run, step, visit), so a re-run after a crash finds the row.
 :func:`message_deliver` skips a message already sent. The one window left is a crash
 after the provider accepted the message and before the row says so: the message is
 then sent again, with the same Message-ID / idempotency key so that a receiver or
@@ -12,10 +13,9 @@ Losing a message silently would be worse.
 import json
 from dataclasses import dataclass
 
-from django.db.models import F
 from django.utils import timezone
 
-from customers.models import Customer, Workspace
+from config.db import row_update_unflushed
 from delivery.email import EmailSendError, email_send
 from delivery.models import Message
 from delivery.outbound import OutboundError, http_request
@@ -36,43 +36,42 @@ class Outgoing:
     body: str
 
 
-def message_prepare(
-    *, workspace: Workspace, customer: Customer, idempotency_key: str, outgoing: Outgoing
-) -> Message:
-    """The message for this key, written (and committed by the caller) before sending."""
+def message_prepare(composed: Message) -> Message:
+    """The message for ``composed``'s idempotency key: the stored one if it exists (its
+    content as first written), else ``composed``, saved. Commit it before sending."""
     message, _ = Message.objects.get_or_create(
-        idempotency_key=idempotency_key,
+        idempotency_key=composed.idempotency_key,
         defaults={
-            "workspace": workspace,
-            "customer": customer,
-            "channel": outgoing.channel,
-            "recipient": outgoing.recipient,
-            "subject": outgoing.subject,
-            "body": outgoing.body,
+            "workspace_id": composed.workspace_id,
+            "customer_id": composed.customer_id,
+            "channel": composed.channel,
+            "recipient": composed.recipient,
+            "subject": composed.subject,
+            "body": composed.body,
         },
     )
     return message
 
 
 def message_deliver(message: Message) -> Message:
-    """Send ``message`` unless it was sent already; record the attempt either way."""
+    """Send ``message`` unless it was sent already; record the attempt and its outcome in
+    one write right after the provider answers, to keep the resend window small (a
+    commit that does not wait for the disk: see :func:`row_update_unflushed`)."""
     if message.status == Message.Status.SENT:
         return message
-    Message.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1)
     message.attempts += 1
     try:
         provider_id = _send(message)
     except SendError as error:
-        Message.objects.filter(pk=message.pk).update(
-            error=str(error),
-            status=Message.Status.PENDING if error.retryable else Message.Status.FAILED,
-        )
+        message.status = Message.Status.PENDING if error.retryable else Message.Status.FAILED
+        message.error = str(error)
+        row_update_unflushed(message, ["status", "error", "attempts"])
         raise
     message.status = Message.Status.SENT
     message.sent_at = timezone.now()
     message.provider_message_id = provider_id
     message.error = ""
-    message.save(update_fields=["status", "sent_at", "provider_message_id", "error"])
+    row_update_unflushed(message, ["status", "sent_at", "provider_message_id", "error", "attempts"])
     return message
 
 

@@ -1,6 +1,7 @@
 """Journeys, their published versions, enrollments (runs) and the runs' timelines."""
 
 import functools
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -85,6 +86,11 @@ class JourneyVersion(models.Model):
         if self.pk is not None:
             raise ValueError("journey versions are immutable; publish a new one instead")
         super().save(*args, **kwargs)
+
+    @functools.cached_property
+    def steps_by_key(self) -> dict[str, dict[str, Any]]:
+        """The graph's steps by key: computed once per (cached, immutable) version."""
+        return {step["key"]: step for step in self.definition["steps"]}
 
 
 @functools.lru_cache(maxsize=512)

@@ -3,8 +3,9 @@
 An executor reads the run, the step and its template context and answers with a
 :class:`StepResult`: where to go next, or to wait until a time, or to fail. The engine
 (``journeys.engine``) records the result. Executors that talk to the outside world
-(``send``, ``webhook``) are called only after the engine has committed the visit, so
-their idempotency keys survive a crash; ``throttle`` records its own pass under a lock.
+(``send``, ``webhook``) are called only after the engine has committed the visit (and,
+for a send, the Message composed by :func:`send_compose`), so their idempotency keys
+survive a crash; ``throttle`` records its own pass under a lock.
 """
 
 import hashlib
@@ -19,6 +20,7 @@ from django.db import transaction
 
 from customers.models import ChannelIdentity, Customer
 from delivery.messages import Outgoing, SendError, message_deliver, message_give_up, message_prepare
+from delivery.models import Message
 from delivery.outbound import OutboundError, http_request_with_retries
 from delivery.templating import TemplateRenderError, template_render
 from journeys.models import Enrollment, Journey, StepRun
@@ -40,6 +42,7 @@ class StepInput:
     now: datetime
     context: dict[str, Any]
     step_run_id: int | None = None
+    message: Message | None = None  # send: the Message committed with this visit
 
 
 @dataclass
@@ -207,18 +210,43 @@ def update_customer_step(inp: StepInput) -> StepResult:
     return StepResult(outcome="updated", next_step=inp.step["next"])
 
 
-def send_step(inp: StepInput) -> StepResult:
-    step, run = inp.step, inp.run
+class ComposeError(Exception):
+    """A message cannot be written: a template failed or the customer has no address."""
+
+
+def send_idempotency_key(inp: StepInput) -> str:
+    return f"{inp.run.public_id}:{inp.step['key']}:{inp.visit}"
+
+
+def send_compose(inp: StepInput) -> Message:
+    """The unsaved Message a send step will deliver: rendered before its visit begins,
+    so that the engine commits the row together with the visit."""
     try:
         outgoing = _outgoing(inp)
-    except (TemplateRenderError, _NoRecipient) as error:
-        return StepResult(outcome="failed", error=str(error))
-    message = message_prepare(
-        workspace=run.workspace,
-        customer=run.customer,
-        idempotency_key=f"{run.public_id}:{step['key']}:{inp.visit}",
-        outgoing=outgoing,
+    except TemplateRenderError as error:
+        raise ComposeError(str(error)) from error
+    return Message(
+        workspace_id=inp.run.workspace_id,
+        customer_id=inp.run.customer_id,
+        idempotency_key=send_idempotency_key(inp),
+        channel=outgoing.channel,
+        recipient=outgoing.recipient,
+        subject=outgoing.subject,
+        body=outgoing.body,
     )
+
+
+def send_step(inp: StepInput) -> StepResult:
+    """Deliver the visit's Message (committed with the visit); a message already sent
+    before a crash is not sent again."""
+    message = inp.message
+    if message is None:
+        # A visit begun without its Message (by an older release): write it now.
+        try:
+            composed = send_compose(inp)
+        except ComposeError as error:
+            return StepResult(outcome="failed", error=str(error))
+        message = message_prepare(composed)
     try:
         message_deliver(message)
     except SendError as error:
@@ -227,11 +255,7 @@ def send_step(inp: StepInput) -> StepResult:
             message_give_up(message, str(error))
         result.message_id = message.pk
         return result
-    return StepResult(outcome="sent", next_step=step["next"], message_id=message.pk)
-
-
-class _NoRecipient(Exception):
-    pass
+    return StepResult(outcome="sent", next_step=inp.step["next"], message_id=message.pk)
 
 
 def _outgoing(inp: StepInput) -> Outgoing:
@@ -247,7 +271,7 @@ def _outgoing(inp: StepInput) -> Outgoing:
     body = _render(step.get("body"), inp.context)
     if channel == "email":
         if not customer.email:
-            raise _NoRecipient("customer has no email address")
+            raise ComposeError("customer has no email address")
         subject = _render(step.get("subject"), inp.context)
         return Outgoing(channel=channel, recipient=customer.email, subject=subject, body=body)
     number = (
@@ -263,7 +287,7 @@ def _outgoing(inp: StepInput) -> Outgoing:
         )
     number = number or customer.attributes.get("phone")
     if not number:
-        raise _NoRecipient(f"customer has no {channel} number")
+        raise ComposeError(f"customer has no {channel} number")
     return Outgoing(channel=channel, recipient=str(number), subject="", body=body)
 
 

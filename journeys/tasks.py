@@ -10,7 +10,7 @@ import uuid
 
 from celery import shared_task
 
-from journeys.engine import run_walk, runs_claim, runs_claim_due
+from journeys.engine import runs_claim, runs_claim_due, runs_walk
 from journeys.idempotency import idempotency_records_purge as purge_expired
 
 #: Runs per ``runs_advance`` task (small, so the last run of a batch is not kept waiting
@@ -47,5 +47,4 @@ def runs_advance(run_ids: list[int], token: str | None = None) -> None:
         lease, run_ids = runs_claim(run_ids=run_ids)
     else:
         lease = uuid.UUID(token)
-    for run_id in run_ids:
-        run_walk(run_id=run_id, token=lease)
+    runs_walk(run_ids=run_ids, token=lease)

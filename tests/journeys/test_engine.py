@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from delivery.models import Message
-from journeys.engine import run_walk, runs_claim, runs_claim_due
+from journeys.engine import runs_claim, runs_claim_due, runs_walk
 from journeys.models import Enrollment, Journey, StepRun
 from journeys.services import journey_archive, journey_pause, journey_publish
 from tests.factories import journey_create
@@ -33,8 +33,7 @@ def enroll(client, api_base, journey, external_id="user_ada", payload=None):
 def advance(run):
     """What a worker does with a kicked run: lease it, walk it."""
     token, ids = runs_claim(run_ids=[run.pk])
-    for run_id in ids:
-        run_walk(run_id=run_id, token=token)
+    runs_walk(run_ids=ids, token=token)
     run.refresh_from_db()
     return run
 
@@ -108,7 +107,7 @@ def test_delay_waits_in_the_database_and_continues_when_due(client, api_base, wo
     with time_machine.travel(run.wake_at + timedelta(seconds=1)):
         token, ids = runs_claim_due(limit=10)
         assert ids == [run.pk]
-        run_walk(run_id=run.pk, token=token)
+        runs_walk(run_ids=[run.pk], token=token)
 
     run.refresh_from_db()
     assert run.state == Enrollment.State.COMPLETED
@@ -191,7 +190,7 @@ def test_smtp_failures_are_retried_later_then_fail_visibly(
         with time_machine.travel(run.wake_at + timedelta(seconds=1)):
             token, ids = runs_claim_due(limit=10)
             for run_id in ids:
-                run_walk(run_id=run_id, token=token)
+                runs_walk(run_ids=[run_id], token=token)
         run.refresh_from_db()
         if run.state != "active":
             break
@@ -297,7 +296,7 @@ def test_paused_journeys_hold_their_runs_and_resume_where_they_were(
         journey_publish(journey=journey)
         token, ids = runs_claim_due(limit=10)
         assert ids == [run.pk]
-        run_walk(run_id=run.pk, token=token)
+        runs_walk(run_ids=[run.pk], token=token)
 
     run.refresh_from_db()
     assert run.state == Enrollment.State.COMPLETED
@@ -328,9 +327,9 @@ def test_a_stale_lease_cannot_write_and_an_expired_one_is_reclaimed(
     with time_machine.travel(timezone.now() + timedelta(minutes=2)):
         fresh_token, ids = runs_claim_due(limit=10)
         assert ids == [run.pk]
-        run_walk(run_id=run.pk, token=stale_token)  # the old owner wakes up: no effect
+        runs_walk(run_ids=[run.pk], token=stale_token)  # the old owner wakes up: no effect
         assert StepRun.objects.count() == 0
-        run_walk(run_id=run.pk, token=fresh_token)
+        runs_walk(run_ids=[run.pk], token=fresh_token)
 
     run.refresh_from_db()
     assert run.state == Enrollment.State.COMPLETED

@@ -1,0 +1,277 @@
+"""Walking one run through its steps: a generator the engine drives a batch at a time.
+
+A walker executes steps in memory and collects what has to be written: the run's new
+state, the visits it made, the events it caused, the Message a send is about to
+deliver. Before a step reaches the outside world (``send``, ``webhook``) or records its
+own outcome under a lock (``throttle``), the walker *yields*: the engine commits the
+pending writes of every walker of the batch in one transaction, under each run's
+lease, and resumes those whose lease held. The visit and its Message are then durable
+before anything leaves, so a re-run after a crash finds them instead of sending again.
+
+Batching is what makes walking cheap: 25 runs sending an e-mail cost two commits
+between them, not a handful each.
+"""
+
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from delivery.models import Message
+from journeys.context import run_template_context
+from journeys.models import Enrollment, StepRun
+from journeys.steps import (
+    COMMIT_FIRST,
+    EXECUTORS,
+    ComposeError,
+    StepInput,
+    StepResult,
+    send_compose,
+)
+
+logger = logging.getLogger(__name__)
+
+#: A run walking further than this in one go yields and stays due (no monopolies).
+MAX_STEPS_PER_WALK = 100
+
+
+def lease_duration() -> timedelta:
+    """How long a claim holds a run: longer than any one step takes (sends time out in
+    seconds), short enough that a dead worker's runs move on soon (``RUN_LEASE_SECONDS``)."""
+    return timedelta(seconds=settings.RUN_LEASE_SECONDS)
+
+
+class LeaseLost(Exception):
+    """Another worker owns the run now; this one must stop writing."""
+
+
+@dataclass
+class Writes:
+    """What a walker has done since the engine last wrote for it."""
+
+    created: list[StepRun] = field(default_factory=list)  # new visits, finished or open
+    updated: list[StepRun] = field(default_factory=list)  # open visits that changed
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: A visit to commit before its step acts, with the Message it is about to send.
+    opened: tuple[StepRun, Message | None] | None = None
+    #: The walk is over for now: give the lease back.
+    release: bool = False
+
+
+class RunWalker:
+    """One leased run, its visits so far and the writes it owes the database."""
+
+    def __init__(
+        self, run: Enrollment, token: uuid.UUID, visits: dict[str, int], open_visit: StepRun | None
+    ) -> None:
+        self.run = run
+        self.token = token
+        self.steps = run.version.steps_by_key
+        self.visits = visits
+        self.open_visit = open_visit
+        self.writes = Writes()
+        self.lease_until: datetime = timezone.now() + lease_duration()
+        self._context: dict[str, Any] | None = None
+
+    def template_context(self) -> dict[str, Any]:
+        if self._context is None:
+            self._context = run_template_context(self.run)
+        return self._context
+
+    def walk(self) -> Iterator[None]:
+        """Execute steps until the run waits or ends; yield where a visit must be
+        committed before its step acts."""
+        run = self.run
+        if not self.visits:
+            self.writes.events.append(("run.entered", {}))
+        for _ in range(MAX_STEPS_PER_WALK):
+            now = timezone.now()
+            key = run.current_step
+            if not key:
+                return self.finish(Enrollment.State.COMPLETED, now=now)
+            step = self.steps.get(key)
+            if step is None:
+                return self.finish(
+                    Enrollment.State.FAILED, now=now, error=f"step {key!r} does not exist"
+                )
+            visit_row = (
+                self.open_visit if self.open_visit and self.open_visit.step_key == key else None
+            )
+            inp = StepInput(
+                run=run,
+                step=step,
+                visit=visit_row.visit if visit_row else self.visits.get(key, 0) + 1,
+                resumed=visit_row is not None,
+                started_at=visit_row.started_at if visit_row else now,
+                now=now,
+                context=self.template_context(),
+            )
+            result = None
+            if step["type"] in COMMIT_FIRST:
+                if visit_row is None:
+                    try:
+                        message = send_compose(inp) if step["type"] == "send" else None
+                    except ComposeError as error:
+                        result = StepResult(outcome="failed", error=str(error))
+                    else:
+                        visit_row = self.begin_visit(step, inp.visit, now, message)
+                        yield  # the engine commits the visit (and its Message) under the lease
+                if visit_row is not None:
+                    inp.step_run_id = visit_row.pk
+                    inp.message = visit_row.message
+                    self.lease_keep()
+            if result is None:
+                result = EXECUTORS[step["type"]](inp)
+            self.apply_context_updates(step, result)
+            if result.wait_until is not None:
+                return self.wait(step, inp.visit, visit_row, result, now)
+            self.record(step, inp.visit, visit_row, result, now)
+            if result.error:
+                return self.finish(Enrollment.State.FAILED, now=now, error=f"{key}: {result.error}")
+            if result.exit:
+                return self.finish(Enrollment.State.EXITED, now=now, reason="exit step")
+            run.current_step = result.next_step or ""
+        # Yield the worker: stay due, so the next claim continues where this one stopped.
+        run.wake_at = timezone.now()
+        self.writes.release = True
+        return None
+
+    def lease_keep(self) -> None:
+        """Renew the lease before acting if half of it is gone (slow steps earlier in the
+        batch); an act under a lapsed lease could be repeated by the run's next owner."""
+        now = timezone.now()
+        if self.lease_until - now > lease_duration() / 2:
+            return
+        until = now + lease_duration()
+        renewed = Enrollment.objects.filter(pk=self.run.pk, lease_token=self.token).update(
+            lease_expires_at=until
+        )
+        if not renewed:
+            raise LeaseLost(self.run.public_id)
+        self.lease_until = until
+
+    # --- what the walk writes ---------------------------------------------------------
+
+    def begin_visit(
+        self, step: dict[str, Any], visit: int, now: datetime, message: Message | None
+    ) -> StepRun:
+        visit_row = StepRun(
+            enrollment=self.run, step_key=step["key"], step_type=step["type"],
+            visit=visit, started_at=now,
+        )  # fmt: skip
+        self.writes.opened = (visit_row, message)
+        self.open_visit = visit_row
+        self.visits[step["key"]] = visit
+        return visit_row
+
+    def apply_context_updates(self, step: dict[str, Any], result: StepResult) -> None:
+        stored = self.run.context
+        for name, value in result.context_updates.items():
+            if isinstance(value, dict):
+                stored[name] = {**(stored.get(name) or {}), **value}
+            else:
+                stored[name] = value
+            if name == "event" and self._context is not None:
+                self._context["event"] = value
+        answered = result.error is None and result.wait_until is None
+        if step["type"] == "webhook" and answered:
+            stored.setdefault("steps", {})[step["key"]] = result.output
+            if self._context is not None:
+                self._context["steps"] = stored["steps"]
+
+    def record(
+        self,
+        step: dict[str, Any],
+        visit: int,
+        visit_row: StepRun | None,
+        result: StepResult,
+        now: datetime,
+    ) -> None:
+        if visit_row is not None:
+            if not result.recorded:
+                visit_row.finished_at = now
+                visit_row.outcome = result.outcome
+                visit_row.error = result.error or ""
+                visit_row.message_id = result.message_id or visit_row.message_id
+                self.writes.updated.append(visit_row)
+            self.open_visit = None
+        else:
+            self.writes.created.append(
+                StepRun(
+                    enrollment=self.run, step_key=step["key"], step_type=step["type"],
+                    visit=visit, started_at=now, finished_at=now, outcome=result.outcome,
+                    error=result.error or "", message_id=result.message_id,
+                )
+            )  # fmt: skip
+        self.visits[step["key"]] = visit
+        self.writes.events.append(
+            (
+                "run.step_completed",
+                {
+                    "step": step["key"],
+                    "step_type": step["type"],
+                    "visit": visit,
+                    "outcome": result.outcome,
+                    "finished_at": now.isoformat(),
+                },
+            )
+        )
+
+    def wait(
+        self,
+        step: dict[str, Any],
+        visit: int,
+        visit_row: StepRun | None,
+        result: StepResult,
+        now: datetime,
+    ) -> None:
+        self.run.wake_at = result.wait_until
+        if visit_row is None:
+            self.writes.created.append(
+                StepRun(
+                    enrollment=self.run, step_key=step["key"], step_type=step["type"],
+                    visit=visit, started_at=now, outcome=result.outcome,
+                )
+            )  # fmt: skip
+        elif visit_row.outcome != result.outcome or result.message_id:
+            visit_row.outcome = result.outcome
+            visit_row.message_id = result.message_id or visit_row.message_id
+            self.writes.updated.append(visit_row)
+        self.writes.release = True
+
+    def finish(self, state: str, *, now: datetime, error: str = "", reason: str = "") -> None:
+        run = self.run
+        run.state = state
+        run.finished_at = now
+        run.error = error
+        run.exit_reason = reason
+        run.wake_at = None
+        details: dict[str, Any] = {"finished_at": now.isoformat()}
+        if state == Enrollment.State.EXITED:
+            details["exit_reason"] = reason
+        if state == Enrollment.State.FAILED:
+            details["error"] = error
+        self.writes.events.append((f"run.{state}", details))
+        self.writes.release = True
+
+    def writes_take(self) -> Writes:
+        writes, self.writes = self.writes, Writes()
+        return writes
+
+    def event_payload(self, data: dict[str, Any]) -> dict[str, Any]:
+        run = self.run
+        return {
+            "run_id": run.public_id,
+            "journey_id": run.journey.public_id,
+            "journey_version": run.version.number,
+            "customer_id": run.customer.public_id,
+            "external_id": run.customer.external_id,
+            "state": run.state,
+            "entered_at": run.entered_at.isoformat(),
+            **data,
+        }
