@@ -116,6 +116,9 @@ def runs_walk(*, run_ids: list[int], token: uuid.UUID) -> None:
         walking = [(walker, steps) for walker, steps in paused if walker in kept]
 
 
+_JOURNEY_DRAFT_FIELDS = ("steps", "trigger_schema", "trigger_conditions", "entry_conditions")
+
+
 def _walkers_load(run_ids: list[int], token: uuid.UUID) -> list[RunWalker]:
     """Renew the batch's leases (runs claimed a while ago may be late in the queue), then
     load the runs that are still ours, with their visits so far, in three queries."""
@@ -127,6 +130,8 @@ def _walkers_load(run_ids: list[int], token: uuid.UUID) -> list[RunWalker]:
     ).update(lease_expires_at=now + lease_duration())
     runs = list(
         Enrollment.objects.select_related("journey", "customer")
+        # The walk reads the journey's name and ids; its draft graph stays in the database.
+        .defer(*(f"journey__{name}" for name in _JOURNEY_DRAFT_FIELDS))
         .annotate(version_number=F("version__number"))
         .filter(pk__in=run_ids, lease_token=token, state=Enrollment.State.ACTIVE)
         .order_by("wake_at", "pk")
