@@ -10,6 +10,7 @@ Values go through each field's ``get_db_prep_save``, as the ORM does, so JSON, d
 UUIDs are stored exactly as a ``save()`` would store them, on PostgreSQL and SQLite.
 """
 
+import functools
 from collections.abc import Sequence
 
 from django.db import connection
@@ -45,6 +46,12 @@ def row_update_unflushed(obj: Model, fields: Sequence[str]) -> None:
 
 
 def _update_statement(model: type[Model], fields: Sequence[str]) -> tuple[str, list]:
+    return _statement_for(connection.vendor, model, tuple(fields))
+
+
+@functools.lru_cache(maxsize=64)
+def _statement_for(vendor: str, model: type[Model], fields: tuple[str, ...]) -> tuple[str, list]:
+    """The statement for one (database, model, fields) shape; built once per process."""
     meta = model._meta
     quote = connection.ops.quote_name
     columns = [meta.get_field(name) for name in fields]

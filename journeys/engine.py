@@ -116,22 +116,26 @@ def runs_walk(*, run_ids: list[int], token: uuid.UUID) -> None:
         walking = [(walker, steps) for walker, steps in paused if walker in kept]
 
 
-_JOURNEY_DRAFT_FIELDS = ("steps", "trigger_schema", "trigger_conditions", "entry_conditions")
+#: A walk reads its journey's ids, name and status; the rest (the draft graph above all)
+#: stays in the database.
+_JOURNEY_UNUSED_FIELDS = tuple(
+    field.name
+    for field in Journey._meta.concrete_fields
+    if field.name not in ("id", "public_id", "name", "status", "workspace")
+)
 
 
 def _walkers_load(run_ids: list[int], token: uuid.UUID) -> list[RunWalker]:
-    """Renew the batch's leases (runs claimed a while ago may be late in the queue), then
-    load the runs that are still ours, with their visits so far, in three queries."""
+    """Load the runs still leased to us, with their visits so far, in three queries.
+
+    A lease that lapsed while its task sat in the queue is not renewed here: every write
+    checks the token, and a walker renews its lease before acting on the outside world.
+    """
     if not run_ids:
         return []
-    now = timezone.now()
-    Enrollment.objects.filter(
-        pk__in=run_ids, lease_token=token, state=Enrollment.State.ACTIVE
-    ).update(lease_expires_at=now + lease_duration())
     runs = list(
         Enrollment.objects.select_related("journey", "customer")
-        # The walk reads the journey's name and ids; its draft graph stays in the database.
-        .defer(*(f"journey__{name}" for name in _JOURNEY_DRAFT_FIELDS))
+        .defer(*(f"journey__{name}" for name in _JOURNEY_UNUSED_FIELDS))
         .annotate(version_number=F("version__number"))
         .filter(pk__in=run_ids, lease_token=token, state=Enrollment.State.ACTIVE)
         .order_by("wake_at", "pk")
@@ -186,15 +190,20 @@ _RUN_FIELDS = ["state", "current_step", "wake_at", "context", "finished_at", "er
 
 
 def _runs_update(writes: dict[RunWalker, Writes], now: datetime) -> None:
-    """Each run's new state; a run that walks on keeps its lease for another term."""
+    """Each changed run's new state. A run that walks on keeps its lease for another
+    term; one that only opens a visit (a send right after its trigger) is not written."""
     until = now + lease_duration()
+    changed = []
     for walker, written in writes.items():
         run = walker.run
         if written.release:
             run.lease_token, run.lease_expires_at = None, None
-        else:
+        elif written.run_changed:
             run.lease_expires_at = walker.lease_until = until
-    rows_update([walker.run for walker in writes], _RUN_FIELDS)
+        else:
+            continue
+        changed.append(run)
+    rows_update(changed, _RUN_FIELDS)
 
 
 def _visits_write(writes: list[Writes]) -> None:

@@ -59,7 +59,9 @@ class Writes:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     #: A visit to commit before its step acts, with the Message it is about to send.
     opened: tuple[StepRun, Message | None] | None = None
-    #: The walk is over for now: give the lease back.
+    #: The run's own fields changed (its step, its context): write them even mid-walk.
+    run_changed: bool = False
+    #: The walk is over for now: write the run and give the lease back.
     release: bool = False
 
 
@@ -75,7 +77,7 @@ class RunWalker:
         self.visits = visits
         self.open_visit = open_visit
         self.writes = Writes()
-        self.lease_until: datetime = timezone.now() + lease_duration()
+        self.lease_until: datetime = run.lease_expires_at or timezone.now()
         self._context: dict[str, Any] | None = None
 
     def template_context(self) -> dict[str, Any]:
@@ -178,8 +180,11 @@ class RunWalker:
                 stored[name] = value
             if name == "event" and self._context is not None:
                 self._context["event"] = value
+        if result.context_updates:
+            self.writes.run_changed = True
         answered = result.error is None and result.wait_until is None
         if step["type"] == "webhook" and answered:
+            self.writes.run_changed = True
             stored.setdefault("steps", {})[step["key"]] = result.output
             if self._context is not None:
                 self._context["steps"] = stored["steps"]
@@ -209,6 +214,7 @@ class RunWalker:
                 )
             )  # fmt: skip
         self.visits[step["key"]] = visit
+        self.writes.run_changed = True  # it moves on from this step
         self.writes.events.append(
             (
                 "run.step_completed",
