@@ -209,19 +209,15 @@ def _runs_update(writes: dict[RunWalker, Writes], now: datetime) -> None:
 def _visits_write(writes: list[Writes]) -> None:
     """New and changed visits, and the Messages that opening visits are about to send.
 
-    A Message is inserted with ``ON CONFLICT DO NOTHING`` and read back by key, so a
-    visit always points at the one row its key names, however it got there.
+    A Message is inserted with its visit, never alone, and its key names that visit, so
+    a key taken already would mean the visit exists already: the visit's own unique
+    constraint would refuse it too. A plain insert is therefore enough, and the rows
+    come back with their ids.
     """
     opened = [written.opened for written in writes if written.opened]
-    composed = [message for _, message in opened if message is not None]
-    if composed:
-        Message.objects.bulk_create(composed, ignore_conflicts=True)
-        stored = Message.objects.in_bulk(
-            [message.idempotency_key for message in composed], field_name="idempotency_key"
-        )
-        for visit, message in opened:
-            if message is not None:
-                visit.message = stored[message.idempotency_key]
+    Message.objects.bulk_create([message for _, message in opened if message is not None])
+    for visit, message in opened:
+        visit.message = message
     created = [visit for written in writes for visit in written.created]
     StepRun.objects.bulk_create([*created, *(visit for visit, _ in opened)])
     updated = [visit for written in writes for visit in written.updated]
