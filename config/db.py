@@ -1,7 +1,7 @@
 """Row writes that the ORM makes expensive on the engine's hot path.
 
 ``QuerySet.bulk_update`` builds a ``CASE WHEN`` expression per row and field, which for
-a batch of 25 runs costs more Python than the database spends on the whole batch, and
+a batch of runs costs more Python than the database spends on the whole batch, and
 ``QuerySet.update`` per row compiles the same statement over and over. The engine
 writes many rows of one shape at a time, so it sends one statement shape with many
 parameter sets instead: psycopg pipelines ``executemany`` into one round trip.

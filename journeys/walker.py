@@ -8,7 +8,7 @@ pending writes of every walker of the batch in one transaction, under each run's
 lease, and resumes those whose lease held. The visit and its Message are then durable
 before anything leaves, so a re-run after a crash finds them instead of sending again.
 
-Batching is what makes walking cheap: 25 runs sending an e-mail cost two commits
+Batching is what makes walking cheap: 100 runs sending an e-mail cost two commits
 between them, not a handful each.
 """
 

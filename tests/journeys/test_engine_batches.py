@@ -1,6 +1,6 @@
 """The engine walks a claimed batch together: shared writes, per-run leases, isolation.
 
-A worker hands ``runs_walk`` up to 25 runs at once. These tests check what batching
+A worker hands ``runs_walk`` up to 100 runs at once. These tests check what batching
 must not change (each message sent once, each run written only under its own lease,
 one broken run not holding up the others) and what it is for (statements per batch
 that do not grow with the number of runs, beyond one record per message sent).
