@@ -61,12 +61,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.scratch import (
+    WELCOME_STEPS,
     CpuWindow,
-    api_journey_create,
     code_version,
     customers_load,
     database_backends,
     django_start,
+    journey_publish,
     machine_load,
     scratch_database_create,
     scratch_database_drop,
@@ -154,7 +155,7 @@ def fixture_build(count: int) -> Fixture:
     workspace, raw_key = workspace_with_key("Bulk bench")
     customers_load(workspace_id=workspace.pk, count=count)
     segment = segment_load(workspace=workspace, count=count)
-    journey = api_journey_create(workspace)
+    _, journey, _ = journey_publish(name="Bench", steps=WELCOME_STEPS, workspace=workspace)
     vacuum_analyze()
     return Fixture(
         workspace_pk=workspace.pk,

@@ -54,18 +54,20 @@ from bench.engine_support import (
     DEFAULT_REDIS_URL,
     Processes,
     banner,
-    customers_load,
     database_sessions,
-    journey_publish,
     noop_app,
     noop_messages_publish,
     redis_flush,
     scratch_services,
+    wait_until,
+    walks_profile,
+)
+from bench.scratch import (
+    customers_load,
+    journey_publish,
     sql_one,
     sql_run,
     tree_cpu_seconds,
-    wait_until,
-    walks_profile,
 )
 
 TARGET_RATIO = 2.0

@@ -1,8 +1,9 @@
-"""Plumbing shared by the engine benchmarks (``engine.py``, ``timers.py``, ``sends.py``).
+"""What the engine benchmarks (``engine.py``, ``timers.py``, ``sends.py``) add to the
+plumbing every benchmark shares (``bench/scratch.py``: scratch databases, the
+environment set before ``django.setup()``, data loading, CPU accounting):
 
-- a scratch PostgreSQL database per benchmark, dropped and re-created;
-- the environment (``DATABASE_URL``, ``REDIS_URL``, ``CELERY_BROKER_URL``) set *before*
-  ``django.setup()``, and the same environment handed to the Celery children;
+- ``scratch_services``: a scratch database and a flushed Redis db, with the same
+  environment handed to the Celery children;
 - real ``celery worker`` / ``celery beat`` subprocesses in their own sessions, logging
   to files, stopped at the end (also on errors, Ctrl-C and SIGTERM);
 - the resident memory of a process tree, read from ``/proc``;
@@ -35,8 +36,16 @@ from typing import Any
 
 from celery import Celery
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
+from bench.scratch import (
+    PROJECT_ROOT,
+    code_version,
+    descendants,
+    django_start,
+    machine_load,
+    scratch_database_create,
+    scratch_database_drop,
+)
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/2"
 
 # --- the baseline: raw Celery no-op tasks ---------------------------------------------
@@ -89,121 +98,10 @@ def noop_messages_publish(redis_url: str, count: int, *, queue: str = "celery") 
 # --- environment and scratch services -------------------------------------------------
 
 
-def project_on_path() -> None:
-    """Run as ``python bench/x.py``, ``sys.path[0]`` is ``bench/``: put the project first
-    (``bench/`` holds ``settings.py`` and friends, which must not shadow anything)."""
-    bench_dir = str(PROJECT_ROOT / "bench")
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != bench_dir]
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-
-
-def scratch_database_create(name: str) -> str:
-    """Drop and re-create database ``name`` (through the ``postgres`` db); return its URL."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return f"{POSTGRES_SERVER}/{name}"
-
-
-def scratch_database_drop(name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    if "django" in sys.modules:
-        from django.conf import settings
-
-        if settings.configured:
-            from django.db import connections
-
-            connections.close_all()
-    with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
 def redis_flush(url: str) -> None:
     import redis
 
     redis.Redis.from_url(url).flushdb()
-
-
-def django_start(*, database_url: str, redis_url: str, **extra_env: str) -> dict[str, str]:
-    """Point this process (and the children it will start) at the scratch services, set
-    Django up and migrate. Returns the environment for the children."""
-    os.environ.update(
-        {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "CELERY_BROKER_URL": redis_url,
-            "DEBUG": "false",
-            "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "SECRET_KEY": "bench-not-secret",
-            **extra_env,
-        }
-    )
-    project_on_path()
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-def sql_run(statement: str, params: list[Any] | tuple[Any, ...] = ()) -> int:
-    """One statement on Django's connection (autocommit); returns its row count."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.rowcount
-
-
-def sql_one(statement: str, params: list[Any] | tuple[Any, ...] = ()) -> tuple[Any, ...]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchone()
-
-
-def customers_load(*, workspace_id: int, count: int, prefix: str) -> None:
-    """``count`` active customers ``<prefix>1..<prefix><count>`` with e-mails, one INSERT."""
-    sql_run(
-        "INSERT INTO customers_customer (workspace_id, public_id, external_id, email,"
-        " anonymous_id, attributes, status, timezone, created_at, updated_at)"
-        " SELECT %s, 'cus_' || replace(gen_random_uuid()::text, '-', ''), %s || i,"
-        " %s || i || '@example.com', NULL, '{}'::jsonb, 'active', '', now(), now()"
-        " FROM generate_series(1, %s) AS i",
-        [workspace_id, prefix, prefix, count],
-    )
-
-
-def journey_publish(*, name: str, steps: list[dict[str, Any]]) -> tuple[Any, Any, Any]:
-    """A workspace and a live API journey made the product's way (import, then publish,
-    which validates the graph). Returns (workspace, journey, version)."""
-    from customers.models import Workspace
-    from journeys.services import journey_import
-    from journeys.services import journey_publish as publish
-
-    workspace = Workspace.objects.create(name=name)
-    journey = journey_import(
-        workspace=workspace,
-        document={"name": name, "trigger": {"type": "api"}, "steps": steps},
-    )
-    version = publish(journey=journey)
-    journey.refresh_from_db()
-    return workspace, journey, version
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.25) -> bool:
@@ -311,30 +209,10 @@ def sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its descendants, from ``/proc/*/stat``."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        parents.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(parents.get(current, []))
-    return found
-
-
 def tree_rss_kib(pid: int) -> tuple[int, int]:
     """Sum of VmRSS (KiB) over ``pid`` and its descendants, and how many processes."""
     total, count = 0, 0
-    for current in _tree(pid):
+    for current in [pid, *descendants(pid)]:
         try:
             status = Path(f"/proc/{current}/status").read_text()
         except OSError:
@@ -343,23 +221,6 @@ def tree_rss_kib(pid: int) -> tuple[int, int]:
         total += int(match.group(1)) if match else 0
         count += 1
     return total, count
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by ``pid`` and its living descendants.
-
-    CPU time is what a busy shared machine distorts least: a process that waits for a
-    core is slower by the clock but not in CPU seconds.
-    """
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for current in _tree(pid):
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
 
 
 def database_sessions() -> int:
@@ -399,28 +260,6 @@ def percentile(values: list[float], fraction: float) -> float:
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def machine_load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
-
-
-def code_version() -> str:
-    """HEAD, and whether the engine's files have local edits (figures depend on them)."""
-
-    def git(*args: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
-            )
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-        return done.stdout.strip()
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "journeys", "delivery", "config")
-    return f"HEAD {head}" + (" (uncommitted changes in product code)" if dirty else "")
 
 
 def banner(title: str, details: list[str]) -> None:

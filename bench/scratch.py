@@ -18,6 +18,9 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
 
+#: The directories whose edits change what a benchmark measures.
+PRODUCT_CODE = ("config", "customers", "segments", "journeys", "delivery")
+
 #: Large enough never to throttle a benchmark; the column is a PositiveIntegerField.
 UNLIMITED_RATE = 1_000_000_000
 
@@ -48,14 +51,17 @@ def scratch_database_create(name: str, *, server_url: str = POSTGRES_SERVER) -> 
 
 
 def scratch_database_drop(name: str, *, server_url: str = POSTGRES_SERVER) -> None:
-    """Close Django's connections, then drop database ``name``: scratch data is big."""
+    """Close Django's connections (if it is set up), then drop database ``name``."""
     import psycopg
-    from django.conf import settings
-    from django.db import connections
     from psycopg import sql
 
-    if settings.configured:
-        connections.close_all()
+    if "django" in sys.modules:
+        from django.conf import settings
+
+        if settings.configured:
+            from django.db import connections
+
+            connections.close_all()
     with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -63,15 +69,26 @@ def scratch_database_drop(name: str, *, server_url: str = POSTGRES_SERVER) -> No
 
 
 def django_start(
-    *, database_url: str, redis_url: str, settings_module: str = "config.settings"
-) -> None:
-    """Point Django at the scratch services, then set it up and migrate quietly."""
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["REDIS_URL"] = redis_url
-    os.environ["CELERY_BROKER_URL"] = redis_url
-    os.environ["DEBUG"] = "false"  # no query log growing in memory
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
+    *,
+    database_url: str,
+    redis_url: str,
+    settings_module: str = "config.settings",
+    **extra_env: str,
+) -> dict[str, str]:
+    """Point this process (and the children it will start) at the scratch services, set
+    Django up and migrate quietly. Returns the environment for child processes."""
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
+            "DEBUG": "false",  # no query log growing in memory
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": settings_module,
+            "SECRET_KEY": "bench-not-secret",
+            **extra_env,
+        }
+    )
     project_on_path()
 
     import django
@@ -79,6 +96,9 @@ def django_start(
 
     django.setup()
     call_command("migrate", verbosity=0, interactive=False)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    return env
 
 
 def sql_run(statement: str, params: list[Any] | tuple[Any, ...] = ()) -> int:
@@ -90,15 +110,24 @@ def sql_run(statement: str, params: list[Any] | tuple[Any, ...] = ()) -> int:
         return cursor.rowcount
 
 
-def customers_load(*, workspace_id: int, count: int) -> None:
-    """``count`` active customers ``user_1..user_<count>`` with e-mails, by one INSERT."""
+def sql_one(statement: str, params: list[Any] | tuple[Any, ...] = ()) -> tuple[Any, ...]:
+    """One row of one statement on Django's connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchone()
+
+
+def customers_load(*, workspace_id: int, count: int, prefix: str = "user_") -> None:
+    """``count`` active customers ``<prefix>1..<prefix><count>`` with e-mails, one INSERT."""
     sql_run(
         "INSERT INTO customers_customer (workspace_id, public_id, external_id, email,"
         " anonymous_id, attributes, status, timezone, created_at, updated_at)"
-        " SELECT %s, 'cus_' || replace(gen_random_uuid()::text, '-', ''), 'user_' || i,"
-        " 'user' || i || '@example.com', NULL, '{}'::jsonb, 'active', '', now(), now()"
+        " SELECT %s, 'cus_' || replace(gen_random_uuid()::text, '-', ''), %s || i,"
+        " %s || i || '@example.com', NULL, '{}'::jsonb, 'active', '', now(), now()"
         " FROM generate_series(1, %s) AS i",
-        [workspace_id, count],
+        [workspace_id, prefix, prefix, count],
     )
 
 
@@ -112,52 +141,33 @@ def workspace_with_key(name: str) -> tuple[Any, str]:
     return workspace, raw_key
 
 
-def api_journey_create(workspace: Any, *, name: str = "Bench") -> Any:
-    """A live API-triggered journey, once-ever entry, one send step.
+#: A one-step journey: the welcome e-mail of the trigger and bulk-entry benchmarks.
+WELCOME_STEPS = [
+    {"key": "welcome", "type": "send", "channel": "email",
+     "subject": "Welcome {{ customer.first_name }}", "body": "Order {{ api.payload.order_id }}",
+     "next": None},
+]  # fmt: skip
 
-    Mirrors ``tests/factories.py`` ``journey_create``: the editable columns and one
-    published version whose definition is what the entry core reads.
-    """
-    from journeys.models import Journey, JourneyVersion
 
-    steps = [
-        {
-            "key": "welcome",
-            "type": "send",
-            "channel": "email",
-            "subject": "Welcome {{ customer.first_name }}",
-            "body": "Order {{ api.payload.order_id }}",
-            "next": None,
-        }
-    ]
-    definition = {
-        "name": name,
-        "trigger": {"type": "api", "event": "", "schema": [], "conditions": None},
-        "entry": {
-            "allow_reentry": False,
-            "max_entries_per_customer": None,
-            "reentry_cooldown_seconds": 0,
-            "restart_active": True,
-            "conditions": None,
-        },
-        "cancellation_key": "",
-        "start": steps[0]["key"],
-        "steps": steps,
-    }
-    journey = Journey.objects.create(
+def journey_publish(
+    *, name: str, steps: list[dict[str, Any]], workspace: Any = None
+) -> tuple[Any, Any, Any]:
+    """A live API journey made the product's way: imported (the document normalised as
+    any import is, entry rules at their defaults: once ever, restart active), then
+    published (the graph validated). Creates a workspace unless given one. Returns
+    (workspace, journey, version)."""
+    from customers.models import Workspace
+    from journeys.services import journey_import
+    from journeys.services import journey_publish as publish
+
+    workspace = workspace or Workspace.objects.create(name=name)
+    journey = journey_import(
         workspace=workspace,
-        name=name,
-        status=Journey.Status.LIVE,
-        trigger_type=Journey.TriggerType.API,
-        start_step=definition["start"],
-        steps=steps,
-        **{k: v for k, v in definition["entry"].items() if k != "conditions"},
+        document={"name": name, "trigger": {"type": "api"}, "steps": steps},
     )
-    journey.live_version = JourneyVersion.objects.create(
-        journey=journey, number=1, definition=definition
-    )
-    journey.save(update_fields=["live_version"])
-    return journey
+    version = publish(journey=journey)
+    journey.refresh_from_db()
+    return workspace, journey, version
 
 
 def vacuum_analyze(table: str | None = None) -> None:
@@ -166,11 +176,10 @@ def vacuum_analyze(table: str | None = None) -> None:
 
 
 def code_version() -> str:
-    """Which code was measured: HEAD, plus the entry core's hash when it has local edits.
+    """Which code was measured: HEAD, and whether product code had local edits.
 
     Other work lands in the tree between runs; figures are only comparable on one version.
     """
-    import hashlib
     import subprocess
 
     def git(*args: str) -> str:
@@ -183,10 +192,8 @@ def code_version() -> str:
         return done.stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    entry = PROJECT_ROOT / "journeys" / "entry.py"
-    digest = hashlib.sha256(entry.read_bytes()).hexdigest()[:10]
-    dirty = " (uncommitted changes)" if git("status", "--porcelain", "--", "journeys") else ""
-    return f"HEAD {head}, journeys/entry.py sha256 {digest}{dirty}"
+    dirty = git("status", "--porcelain", "--", *PRODUCT_CODE)
+    return f"HEAD {head}" + (" (uncommitted changes in product code)" if dirty else "")
 
 
 def machine_load() -> str:
@@ -239,6 +246,15 @@ def descendants(pid: int) -> list[int]:
         found += children
         todo += children
     return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by ``pid`` and its living descendants.
+
+    CPU time is what a busy shared machine distorts least: a process that waits for a
+    core is slower by the clock but not in CPU seconds.
+    """
+    return sum(filter(None, (process_cpu_seconds(p) for p in [pid, *descendants(pid)])))
 
 
 def database_backends(database: str) -> list[int]:

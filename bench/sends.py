@@ -57,13 +57,15 @@ from bench.engine_support import (
     DEFAULT_REDIS_URL,
     Processes,
     banner,
+    scratch_services,
+    walks_profile,
+)
+from bench.scratch import (
     customers_load,
     journey_publish,
-    scratch_services,
     sql_one,
     sql_run,
     tree_cpu_seconds,
-    walks_profile,
 )
 
 TARGET_RATIO = 0.5

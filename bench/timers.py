@@ -63,15 +63,17 @@ from bench.engine_support import (
     DEFAULT_REDIS_URL,
     Processes,
     banner,
-    customers_load,
-    journey_publish,
     percentile,
     scratch_services,
+    tree_rss_kib,
+    walks_profile,
+)
+from bench.scratch import (
+    customers_load,
+    journey_publish,
     sql_one,
     sql_run,
     tree_cpu_seconds,
-    tree_rss_kib,
-    walks_profile,
 )
 
 TARGET_P99_SECONDS = 2.0

@@ -73,13 +73,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.scratch import (
     PROJECT_ROOT,
+    WELCOME_STEPS,
     CpuWindow,
-    api_journey_create,
     code_version,
     customers_load,
     database_backends,
     descendants,
     django_start,
+    journey_publish,
     machine_load,
     scratch_database_create,
     scratch_database_drop,
@@ -130,7 +131,7 @@ def fixture_build(count: int) -> Fixture:
     """Workspace, unthrottled key, ``count`` customers and a live once-ever API journey."""
     workspace, raw_key = workspace_with_key("Trigger bench")
     customers_load(workspace_id=workspace.pk, count=count)
-    journey = api_journey_create(workspace)
+    _, journey, _ = journey_publish(name="Bench", steps=WELCOME_STEPS, workspace=workspace)
     vacuum_analyze()
     return Fixture(
         workspace_id=workspace.public_id,
