@@ -6,6 +6,7 @@ so that ids leak neither row counts nor ordering, and their prefix says their ki
 
 import secrets
 
+from django.db import connection
 from django.utils.deconstruct import deconstructible
 
 #: Hex characters after the prefix; SQL that generates ids in bulk must match it.
@@ -15,6 +16,15 @@ PUBLIC_ID_HEX_LENGTH = 32
 def new_public_id(prefix: str) -> str:
     """Return ``<prefix>_<32 random hex characters>``."""
     return f"{prefix}_{secrets.token_hex(PUBLIC_ID_HEX_LENGTH // 2)}"
+
+
+def public_id_sql(prefix: str) -> str:
+    """SQL for a new ``<prefix>_<32 hex>`` id per row, so bulk inserts need no Python."""
+    if connection.vendor == "postgresql":
+        expression = "replace(gen_random_uuid()::text, '-', '')"
+    else:
+        expression = f"lower(hex(randomblob({PUBLIC_ID_HEX_LENGTH // 2})))"
+    return f"'{prefix}_' || {expression}"
 
 
 @deconstructible

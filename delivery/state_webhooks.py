@@ -193,11 +193,7 @@ def webhook_events_record_many(
     if not events:
         return 0
     workspace_id = workspace.pk if isinstance(workspace, Workspace) else workspace
-    endpoints = list(
-        WebhookEndpoint.objects.filter(workspace_id=workspace_id, enabled=True).values_list(
-            "pk", "event_types"
-        )
-    )
+    endpoints = _enabled_endpoints(workspace_id)
     if not endpoints:
         return 0
     now = timezone.now()
@@ -220,6 +216,32 @@ def webhook_events_record_many(
     # sends these deliveries anyway.
     transaction.on_commit(partial(_kick, ids, len(created)), robust=True)
     return len(created)
+
+
+def webhook_endpoints_subscribed(*, workspace: Workspace | int, event_type: str) -> list[int]:
+    """Ids of the workspace's enabled endpoints that receive ``event_type``: for callers
+    that write many deliveries of one type with one ``INSERT ... SELECT``."""
+    workspace_id = workspace.pk if isinstance(workspace, Workspace) else workspace
+    return [
+        endpoint_id
+        for endpoint_id, subscribed in _enabled_endpoints(workspace_id)
+        if not subscribed or event_type in subscribed
+    ]
+
+
+def webhook_deliveries_kick_after_commit() -> None:
+    """Deliveries written in bulk are sent by one sweep once the transaction commits."""
+    from delivery.tasks import webhook_deliveries_sweep
+
+    transaction.on_commit(webhook_deliveries_sweep.delay, robust=True)
+
+
+def _enabled_endpoints(workspace_id: int) -> list[tuple[int, list[str]]]:
+    return list(
+        WebhookEndpoint.objects.filter(workspace_id=workspace_id, enabled=True).values_list(
+            "pk", "event_types"
+        )
+    )
 
 
 def _kick(ids: list[int], count: int) -> None:

@@ -22,7 +22,11 @@ from journeys.definition import (
     journey_fields_from_definition,
 )
 from journeys.models import Enrollment, Journey, JourneyVersion
+from journeys.run_events import runs_exited_record
 from journeys.tasks import runs_sweep
+
+#: Why the runs of an archived journey ended (``exit_reason``, and their events).
+ARCHIVED_REASON = "journey archived"
 
 
 def _locked(journey: Journey) -> Journey:
@@ -121,18 +125,22 @@ def journey_pause(*, journey: Journey) -> Journey:
 @transaction.atomic
 def journey_archive(*, journey: Journey) -> Journey:
     """Retire a journey for good: it takes no new entries, can no longer be edited or
-    published, and its active runs exit (one UPDATE, however many there are). Its
-    versions stay, because enrollments point at them.
+    published, and its active runs exit (one UPDATE, however many there are, and one
+    INSERT of their ``run.exited`` events when endpoints listen). Its versions stay,
+    because enrollments point at them.
     """
     locked = _locked(journey)
     if locked.status == Journey.Status.ARCHIVED:
         raise Conflict("journey is already archived", status=locked.status)
     locked.status = Journey.Status.ARCHIVED
     locked.save(update_fields=["status", "updated_at"])
-    exited = Enrollment.objects.filter(journey=locked, state=Enrollment.State.ACTIVE).update(
+    active = Enrollment.objects.filter(journey=locked, state=Enrollment.State.ACTIVE)
+    finished_at = timezone.now()
+    runs_exited_record(journey=locked, runs=active, reason=ARCHIVED_REASON, finished_at=finished_at)
+    exited = active.update(
         state=Enrollment.State.EXITED,
-        exit_reason="journey archived",
-        finished_at=timezone.now(),
+        exit_reason=ARCHIVED_REASON,
+        finished_at=finished_at,
         wake_at=None,
         lease_token=None,
         lease_expires_at=None,
