@@ -46,6 +46,7 @@ from django.utils import timezone
 from customers.ids import public_id_sql
 from customers.models import Customer
 from journeys import tasks
+from journeys.exits import runs_exit
 from journeys.models import Enrollment, Journey, JourneyVersion
 from segments.conditions import condition_to_q
 
@@ -62,6 +63,8 @@ class Outcome(StrEnum):
 
 #: Verdicts of the classifying SELECT that lead to a new run.
 _RESTART = "restart"
+#: ``exit_reason`` of a run replaced by a new entry of its customer (``restart_active``).
+RESTARTED_REASON = "restarted"
 _ENROLLABLE = (Outcome.ENROLLED.value, _RESTART)
 
 
@@ -212,11 +215,7 @@ def journey_enroll(
     one_statement = connection.vendor == "postgresql" and not rules.restarts_active
     with contextlib.nullcontext() if one_statement else transaction.atomic():
         if rules.restarts_active:
-            result.restarted = Enrollment.objects.filter(
-                journey_id=journey.pk,
-                state=Enrollment.State.ACTIVE,
-                customer_id__in=candidates.filter(verdict=_RESTART).values("pk"),
-            ).update(state=Enrollment.State.EXITED, exit_reason="restarted", finished_at=now)
+            result.restarted = _runs_restart(journey, candidates, now)
         if connection.vendor == "postgresql":
             tallies, result.runs = _enroll_in_one_statement(candidates, batch, return_runs)
         else:
@@ -231,6 +230,16 @@ def journey_enroll(
     if result.enrolled_count:
         _kick_after_commit(result, bulk=not return_runs)
     return result
+
+
+def _runs_restart(journey: Journey, candidates: QuerySet[Customer], now: datetime) -> int:
+    """Exit the active runs that a new entry replaces (``restart_active``)."""
+    replaced = Enrollment.objects.filter(
+        journey_id=journey.pk,
+        state=Enrollment.State.ACTIVE,
+        customer_id__in=candidates.filter(verdict=_RESTART).values("pk"),
+    )
+    return runs_exit(journey=journey, runs=replaced, reason=RESTARTED_REASON, finished_at=now)
 
 
 def _kick_after_commit(result: EntryResult, *, bulk: bool) -> None:

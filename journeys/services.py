@@ -21,8 +21,8 @@ from journeys.definition import (
     definition_publish_problems,
     journey_fields_from_definition,
 )
+from journeys.exits import runs_exit
 from journeys.models import Enrollment, Journey, JourneyVersion
-from journeys.run_events import runs_exited_record
 from journeys.tasks import runs_sweep
 
 #: Why the runs of an archived journey ended (``exit_reason``, and their events).
@@ -135,15 +135,8 @@ def journey_archive(*, journey: Journey) -> Journey:
     locked.status = Journey.Status.ARCHIVED
     locked.save(update_fields=["status", "updated_at"])
     active = Enrollment.objects.filter(journey=locked, state=Enrollment.State.ACTIVE)
-    finished_at = timezone.now()
-    runs_exited_record(journey=locked, runs=active, reason=ARCHIVED_REASON, finished_at=finished_at)
-    exited = active.update(
-        state=Enrollment.State.EXITED,
-        exit_reason=ARCHIVED_REASON,
-        finished_at=finished_at,
-        wake_at=None,
-        lease_token=None,
-        lease_expires_at=None,
+    exited = runs_exit(
+        journey=locked, runs=active, reason=ARCHIVED_REASON, finished_at=timezone.now()
     )
     _journey_event(locked, "journey.archived", runs_exited=exited)
     return _refresh(journey)

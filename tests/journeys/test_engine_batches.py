@@ -135,3 +135,32 @@ def test_a_walker_renews_its_lease_before_acting_late_in_a_batch(workspace):
     walker.lease_until = timezone.now()
     with pytest.raises(LeaseLost):
         walker.lease_keep()
+
+
+def test_a_run_replaced_by_a_new_entry_during_its_walk_stays_exited(workspace, monkeypatch):
+    journey = journey_create(
+        workspace, steps=TAG, entry={"allow_reentry": True, "restart_active": True}
+    )
+    (first,) = enroll_all(workspace, journey, "re", 1)
+    real = steps.EXECUTORS["update_customer"]
+
+    def customer_re_enters_meanwhile(inp):
+        journey_enroll(
+            journey=journey,
+            version=journey.live_version,
+            customers=Customer.objects.filter(pk=inp.run.customer_id),
+            payload={},
+        )
+        return real(inp)
+
+    monkeypatch.setitem(steps.EXECUTORS, "update_customer", customer_re_enters_meanwhile)
+    token, claimed = runs_claim(run_ids=[first])
+
+    runs_walk(run_ids=claimed, token=token)
+
+    replaced = Enrollment.objects.get(pk=first)
+    assert (replaced.state, replaced.exit_reason, replaced.lease_token) == (
+        "exited", "restarted", None
+    )  # fmt: skip
+    assert not StepRun.objects.filter(enrollment_id=first).exists()
+    assert Enrollment.objects.filter(journey=journey, state="active").count() == 1

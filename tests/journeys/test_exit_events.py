@@ -1,4 +1,5 @@
-"""Archiving a journey tells webhook endpoints about each run it exits.
+"""Runs exited in bulk (a journey archived, a run replaced by a new entry) each get
+their ``run.exited`` event.
 
 Runs on PostgreSQL (``make test``) and SQLite (``make test-sqlite``): the events are
 built by one ``INSERT ... SELECT`` whose JSON and timestamps are dialect-specific, and
@@ -80,3 +81,30 @@ def test_no_listening_endpoint_means_no_run_events(workspace, journey_with_runs)
 
     assert not WebhookDelivery.objects.filter(event_type="run.exited").exists()
     assert Enrollment.objects.filter(journey=journey_with_runs, state="exited").count() == 2
+
+
+def test_a_run_replaced_by_a_new_entry_gets_its_exit_event(workspace):
+    journey = journey_create(workspace, entry={"allow_reentry": True, "restart_active": True})
+    (customer,) = customers_create(workspace, 1, prefix="again")
+    endpoint, _ = webhook_endpoint_create(
+        workspace=workspace, url="https://a.example/hooks", event_types=["run.exited"]
+    )
+
+    def enter():
+        journey_enroll(
+            journey=journey,
+            version=journey.live_version,
+            customers=Customer.objects.filter(pk=customer.pk),
+            payload={},
+        )
+
+    enter()
+    first = Enrollment.objects.get(journey=journey)
+    enter()
+
+    first.refresh_from_db()
+    assert (first.state, first.exit_reason) == ("exited", "restarted")
+    (event,) = deliveries(endpoint, "run.exited")
+    assert event.payload["run_id"] == first.public_id
+    assert event.payload["exit_reason"] == "restarted"
+    assert event.payload["finished_at"] == first.finished_at.isoformat()

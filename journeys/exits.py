@@ -1,9 +1,10 @@
-"""Run events for many runs at once: one ``INSERT ... SELECT`` however many there are.
+"""Ending many runs at once (a journey archived, runs replaced by new entries).
 
-The engine reports what a walk did run by run (``RunWalker.event_payload``). Changes
-made to a whole journey's runs in one statement, such as archiving, report each run in
-one statement too: the payload is built by the database, with the same fields the
-walker writes, for every endpoint subscribed to the event.
+One UPDATE exits the runs, however many there are, and clears their leases so that a
+worker walking one of them cannot write it back to life. One ``INSERT ... SELECT``
+reports each exit as ``run.exited``: the engine reports what a walk did run by run
+(``RunWalker.event_payload``); here the database builds the same payload, for every
+endpoint subscribed to the event.
 """
 
 from datetime import datetime
@@ -20,11 +21,27 @@ from delivery.state_webhooks import (
 from journeys.models import Enrollment, Journey
 
 
-def runs_exited_record(
+def runs_exit(
     *, journey: Journey, runs: QuerySet[Enrollment], reason: str, finished_at: datetime
 ) -> int:
-    """Record ``run.exited`` for each of ``runs`` (before they are updated, in the same
-    transaction): answers the deliveries written."""
+    """Exit ``runs`` (active runs of ``journey``) with their events; answers how many.
+    Call inside the transaction of the change that ends them."""
+    _exited_events_record(journey=journey, runs=runs, reason=reason, finished_at=finished_at)
+    return runs.update(
+        state=Enrollment.State.EXITED,
+        exit_reason=reason,
+        finished_at=finished_at,
+        wake_at=None,
+        lease_token=None,
+        lease_expires_at=None,
+    )
+
+
+def _exited_events_record(
+    *, journey: Journey, runs: QuerySet[Enrollment], reason: str, finished_at: datetime
+) -> int:
+    """``run.exited`` for each of ``runs``, written before they change; answers the
+    deliveries written."""
     endpoint_ids = webhook_endpoints_subscribed(
         workspace=journey.workspace_id, event_type="run.exited"
     )
