@@ -13,7 +13,7 @@ UUIDs are stored exactly as a ``save()`` would store them, on PostgreSQL and SQL
 import functools
 from collections.abc import Sequence
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Model
 
 
@@ -38,11 +38,19 @@ def row_update_unflushed(obj: Model, fields: Sequence[str]) -> None:
     idempotency key. Inside a transaction the write simply joins it.
     """
     sql, columns = _update_statement(type(obj), fields)
-    if connection.vendor == "postgresql" and connection.get_autocommit():
+    values = _values(obj, columns)
+    if connection.vendor != "postgresql" or not connection.get_autocommit():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+    elif connection.settings_dict["OPTIONS"].get("server_side_binding"):
+        # Prepared statements take one command each: an explicit transaction.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute(sql, values)
+    else:
         # One round trip: a multi-statement query is one implicit transaction.
-        sql = "SET LOCAL synchronous_commit TO OFF; " + sql
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _values(obj, columns))
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, values)
 
 
 def _update_statement(model: type[Model], fields: Sequence[str]) -> tuple[str, list]:

@@ -29,7 +29,7 @@ from config.db import rows_update
 from delivery.models import Message
 from delivery.state_webhooks import webhook_events_record_many
 from journeys.models import Enrollment, Journey, StepRun, journey_version_get
-from journeys.walker import LeaseLost, RunWalker, Writes, lease_duration
+from journeys.walker import LeaseLost, Pause, RunWalker, Writes, lease_duration
 
 logger = logging.getLogger(__name__)
 
@@ -98,22 +98,35 @@ def runs_walk(*, run_ids: list[int], token: uuid.UUID) -> None:
     """
     walking = [(walker, walker.walk()) for walker in _walkers_load(run_ids, token)]
     while walking:
-        paused: list[tuple[RunWalker, Iterator[None]]] = []
+        paused: list[tuple[RunWalker, Iterator[Pause]]] = []
         to_write: list[RunWalker] = []
         for walker, steps in walking:
-            try:
-                next(steps)
-            except StopIteration:
-                to_write.append(walker)
-            except LeaseLost:
-                logger.warning("lost the lease on %s; another worker continues it", walker.run)
-            except Exception:
-                logger.exception("walking %s failed; retried when its lease lapses", walker.run)
-            else:
+            if _walk_to_barrier(walker, steps, token):
                 paused.append((walker, steps))
-                to_write.append(walker)
+            to_write.append(walker)
         kept = _writes_commit(to_write, token)
         walking = [(walker, steps) for walker, steps in paused if walker in kept]
+
+
+def _walk_to_barrier(walker: RunWalker, steps: Iterator[Pause], token: uuid.UUID) -> bool:
+    """Resume one walker until it waits for the batch (True) or stops (False), committing
+    on the spot what it asks to have committed at once."""
+    try:
+        while next(steps) is Pause.COMMIT_NOW:
+            if walker not in _writes_commit([walker], token):
+                steps.close()
+                return False
+    except StopIteration:
+        return False
+    except LeaseLost:
+        logger.warning("lost the lease on %s; another worker continues it", walker.run)
+        walker.writes_take()  # nothing of it may be written
+        return False
+    except Exception:
+        logger.exception("walking %s failed; retried when its lease lapses", walker.run)
+        walker.writes_take()
+        return False
+    return True
 
 
 #: A walk reads its journey's ids, name and status; the rest (the draft graph above all)
@@ -166,12 +179,21 @@ def _walkers_load(run_ids: list[int], token: uuid.UUID) -> list[RunWalker]:
 def _writes_commit(walkers: list[RunWalker], token: uuid.UUID) -> set[RunWalker]:
     """Write what each walker did, in one transaction, for the runs still leased to us;
     answer those walkers. The others' work is dropped: their runs have a new owner."""
+    idle = {walker for walker in walkers if not walker.has_writes()}
+    walkers = [walker for walker in walkers if walker not in idle]
     if not walkers:
-        return set()
+        return idle
     with transaction.atomic():
+        # Still leased to us and still active (archiving or a restart ends runs and takes
+        # their lease); locked in key order, so concurrent commits cannot deadlock.
         owned = set(
             Enrollment.objects.select_for_update()
-            .filter(pk__in=[walker.run.pk for walker in walkers], lease_token=token)
+            .filter(
+                pk__in=[walker.run.pk for walker in walkers],
+                lease_token=token,
+                state=Enrollment.State.ACTIVE,
+            )
+            .order_by("pk")
             .values_list("pk", flat=True)
         )
         kept = [walker for walker in walkers if walker.run.pk in owned]
@@ -182,7 +204,7 @@ def _writes_commit(walkers: list[RunWalker], token: uuid.UUID) -> set[RunWalker]
         _runs_update(writes, timezone.now())
         _visits_write(list(writes.values()))
         _events_record(writes)
-    return set(kept)
+    return idle | set(kept)
 
 
 _RUN_FIELDS = ["state", "current_step", "wake_at", "context", "finished_at", "error",

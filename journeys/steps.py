@@ -355,3 +355,9 @@ EXECUTORS: dict[str, Callable[[StepInput], StepResult]] = {
 #: Steps whose visit is committed before they run: they reach the outside world, or
 #: record their own outcome under a lock.
 COMMIT_FIRST = frozenset({"send", "webhook", "throttle"})
+
+#: Steps whose outcome is committed as soon as it is known, not with the rest of the
+#: batch: a crash must not repeat the call of every webhook walked since the last
+#: commit, nor let a throttle count one run's pass twice. (A send records its outcome
+#: on its Message the moment the provider answers.)
+RECORD_AT_ONCE = frozenset({"webhook", "throttle"})

@@ -12,6 +12,7 @@ Batching is what makes walking cheap: 100 runs sending an e-mail cost two commit
 between them, not a handful each.
 """
 
+import enum
 import logging
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from journeys.models import Enrollment, StepRun
 from journeys.steps import (
     COMMIT_FIRST,
     EXECUTORS,
+    RECORD_AT_ONCE,
     ComposeError,
     StepInput,
     StepResult,
@@ -47,7 +49,17 @@ def lease_duration() -> timedelta:
 
 
 class LeaseLost(Exception):
-    """Another worker owns the run now; this one must stop writing."""
+    """Another worker owns the run now, or it ended meanwhile; this one must stop."""
+
+
+class Pause(enum.Enum):
+    """Why a walk hands control back to the engine."""
+
+    #: Commit the pending writes with the whole batch's before going on (a visit that
+    #: must be durable before its step acts).
+    BARRIER = "barrier"
+    #: Commit this run's writes now: a step acted whose repetition would be felt.
+    COMMIT_NOW = "commit now"
 
 
 @dataclass
@@ -85,9 +97,10 @@ class RunWalker:
             self._context = run_template_context(self.run)
         return self._context
 
-    def walk(self) -> Iterator[None]:
-        """Execute steps until the run waits or ends; yield where a visit must be
-        committed before its step acts."""
+    def walk(self) -> Iterator[Pause]:
+        """Execute steps until the run waits or ends. Pause with ``Pause.BARRIER`` where
+        a visit must be committed before its step acts, and with ``Pause.COMMIT_NOW``
+        right after a step whose outcome must not wait for the rest of the batch."""
         run = self.run
         if not self.visits:
             self.writes.events.append(("run.entered", {}))
@@ -122,38 +135,64 @@ class RunWalker:
                         result = StepResult(outcome="failed", error=str(error))
                     else:
                         visit_row = self.begin_visit(step, inp.visit, now, message)
-                        yield  # the engine commits the visit (and its Message) under the lease
+                        # The engine commits the visit (and its Message) under the lease.
+                        yield Pause.BARRIER
+                        now = inp.now = timezone.now()
                 if visit_row is not None:
                     inp.step_run_id = visit_row.pk
                     inp.message = visit_row.message
-                    self.lease_keep()
+                    self.lease_check()
             if result is None:
                 result = EXECUTORS[step["type"]](inp)
-            self.apply_context_updates(step, result)
-            if result.wait_until is not None:
-                return self.wait(step, inp.visit, visit_row, result, now)
-            self.record(step, inp.visit, visit_row, result, now)
-            if result.error:
-                return self.finish(Enrollment.State.FAILED, now=now, error=f"{key}: {result.error}")
-            if result.exit:
-                return self.finish(Enrollment.State.EXITED, now=now, reason="exit step")
-            run.current_step = result.next_step or ""
+            walk_ends = self.take(step, inp.visit, visit_row, result, now)
+            if step["type"] in RECORD_AT_ONCE:
+                yield Pause.COMMIT_NOW
+            if walk_ends:
+                return None
         # Yield the worker: stay due, so the next claim continues where this one stopped.
         run.wake_at = timezone.now()
         self.writes.release = True
         return None
 
-    def lease_keep(self) -> None:
-        """Renew the lease before acting if half of it is gone (slow steps earlier in the
-        batch); an act under a lapsed lease could be repeated by the run's next owner."""
+    def take(
+        self,
+        step: dict[str, Any],
+        visit: int,
+        visit_row: StepRun | None,
+        result: StepResult,
+        now: datetime,
+    ) -> bool:
+        """Apply a step's result to the run; answers whether the walk ends here."""
+        self.apply_context_updates(step, result)
+        if result.wait_until is not None:
+            self.wait(step, visit, visit_row, result, now)
+            return True
+        self.record(step, visit, visit_row, result, now)
+        if result.error:
+            key = step["key"]
+            self.finish(Enrollment.State.FAILED, now=now, error=f"{key}: {result.error}")
+            return True
+        if result.exit:
+            self.finish(Enrollment.State.EXITED, now=now, reason="exit step")
+            return True
+        self.run.current_step = result.next_step or ""
+        return False
+
+    def lease_check(self) -> None:
+        """Right before acting, confirm the run is still ours and still active: archiving
+        its journey or a new entry replacing it takes the lease away, and another worker
+        may have claimed it if this one stalled. Renew the lease if half of it is gone,
+        so that a slow act cannot outlive it."""
         now = timezone.now()
+        ours = Enrollment.objects.filter(
+            pk=self.run.pk, lease_token=self.token, state=Enrollment.State.ACTIVE
+        )
         if self.lease_until - now > lease_duration() / 2:
+            if not ours.exists():
+                raise LeaseLost(self.run.public_id)
             return
         until = now + lease_duration()
-        renewed = Enrollment.objects.filter(pk=self.run.pk, lease_token=self.token).update(
-            lease_expires_at=until
-        )
-        if not renewed:
+        if not ours.update(lease_expires_at=until):
             raise LeaseLost(self.run.public_id)
         self.lease_until = until
 
@@ -264,6 +303,13 @@ class RunWalker:
             details["error"] = error
         self.writes.events.append((f"run.{state}", details))
         self.writes.release = True
+
+    def has_writes(self) -> bool:
+        written = self.writes
+        return bool(
+            written.created or written.updated or written.events or written.opened
+            or written.run_changed or written.release
+        )  # fmt: skip
 
     def writes_take(self) -> Writes:
         writes, self.writes = self.writes, Writes()
