@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.utils import timezone
@@ -75,6 +75,16 @@ class Writes:
     run_changed: bool = False
     #: The walk is over for now: write the run and give the lease back.
     release: bool = False
+
+
+class _Turn(NamedTuple):
+    """One step taken: which visit, and what came of it."""
+
+    step: dict[str, Any]
+    visit: int
+    visit_row: StepRun | None
+    result: StepResult
+    now: datetime
 
 
 class RunWalker:
@@ -144,7 +154,7 @@ class RunWalker:
                     self.lease_check()
             if result is None:
                 result = EXECUTORS[step["type"]](inp)
-            walk_ends = self.take(step, inp.visit, visit_row, result, now)
+            walk_ends = self.take(_Turn(step, inp.visit, visit_row, result, now))
             if step["type"] in RECORD_AT_ONCE:
                 yield Pause.COMMIT_NOW
             if walk_ends:
@@ -154,20 +164,14 @@ class RunWalker:
         self.writes.release = True
         return None
 
-    def take(
-        self,
-        step: dict[str, Any],
-        visit: int,
-        visit_row: StepRun | None,
-        result: StepResult,
-        now: datetime,
-    ) -> bool:
+    def take(self, turn: _Turn) -> bool:
         """Apply a step's result to the run; answers whether the walk ends here."""
+        step, result, now = turn.step, turn.result, turn.now
         self.apply_context_updates(step, result)
         if result.wait_until is not None:
-            self.wait(step, visit, visit_row, result, now)
+            self.wait(turn)
             return True
-        self.record(step, visit, visit_row, result, now)
+        self.record(turn)
         if result.error:
             key = step["key"]
             self.finish(Enrollment.State.FAILED, now=now, error=f"{key}: {result.error}")
@@ -228,14 +232,8 @@ class RunWalker:
             if self._context is not None:
                 self._context["steps"] = stored["steps"]
 
-    def record(
-        self,
-        step: dict[str, Any],
-        visit: int,
-        visit_row: StepRun | None,
-        result: StepResult,
-        now: datetime,
-    ) -> None:
+    def record(self, turn: _Turn) -> None:
+        step, visit, visit_row, result, now = turn
         if visit_row is not None:
             if not result.recorded:
                 visit_row.finished_at = now
@@ -267,14 +265,8 @@ class RunWalker:
             )
         )
 
-    def wait(
-        self,
-        step: dict[str, Any],
-        visit: int,
-        visit_row: StepRun | None,
-        result: StepResult,
-        now: datetime,
-    ) -> None:
+    def wait(self, turn: _Turn) -> None:
+        step, visit, visit_row, result, now = turn
         self.run.wake_at = result.wait_until
         if visit_row is None:
             self.writes.created.append(
