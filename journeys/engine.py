@@ -28,8 +28,9 @@ from django.utils import timezone
 from config.db import rows_update
 from delivery.models import Message
 from delivery.state_webhooks import webhook_events_record_many
+from journeys.leases import LeaseLost, LeaseWatch, lease_duration
 from journeys.models import Enrollment, Journey, StepRun, journey_version_get
-from journeys.walker import LeaseLost, Pause, RunWalker, Writes, lease_duration
+from journeys.walker import Pause, RunWalker, Writes
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,9 @@ def runs_walk(*, run_ids: list[int], token: uuid.UUID) -> None:
     logged and dropped with its unwritten work; its lease lapses and the sweep runs it
     again, from its last committed visit.
     """
-    walking = [(walker, walker.walk()) for walker in _walkers_load(run_ids, token)]
+    walking: list[tuple[RunWalker, Iterator[Pause]]] = []
+    watch = LeaseWatch(token, run_ids=lambda: [walker.run.pk for walker, _ in walking])
+    walking = [(walker, walker.walk()) for walker in _walkers_load(run_ids, watch)]
     while walking:
         paused: list[tuple[RunWalker, Iterator[Pause]]] = []
         to_write: list[RunWalker] = []
@@ -138,7 +141,7 @@ _JOURNEY_UNUSED_FIELDS = tuple(
 )
 
 
-def _walkers_load(run_ids: list[int], token: uuid.UUID) -> list[RunWalker]:
+def _walkers_load(run_ids: list[int], watch: LeaseWatch) -> list[RunWalker]:
     """Load the runs still leased to us, with their visits so far, in three queries.
 
     A lease that lapsed while its task sat in the queue is not renewed here: every write
@@ -150,7 +153,7 @@ def _walkers_load(run_ids: list[int], token: uuid.UUID) -> list[RunWalker]:
         Enrollment.objects.select_related("journey", "customer")
         .defer(*(f"journey__{name}" for name in _JOURNEY_UNUSED_FIELDS))
         .annotate(version_number=F("version__number"))
-        .filter(pk__in=run_ids, lease_token=token, state=Enrollment.State.ACTIVE)
+        .filter(pk__in=run_ids, lease_token=watch.token, state=Enrollment.State.ACTIVE)
         .order_by("wake_at", "pk")
     )
     if not runs:
@@ -172,7 +175,7 @@ def _walkers_load(run_ids: list[int], token: uuid.UUID) -> list[RunWalker]:
     walkers = []
     for run in runs:
         run.version = journey_version_get(run.journey.public_id, run.version_number, run.version_id)
-        walkers.append(RunWalker(run, token, visits[run.pk], open_visits.get(run.pk)))
+        walkers.append(RunWalker(run, watch, visits[run.pk], open_visits.get(run.pk)))
     return walkers
 
 

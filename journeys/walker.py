@@ -14,17 +14,16 @@ between them, not a handful each.
 
 import enum
 import logging
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
-from django.conf import settings
 from django.utils import timezone
 
 from delivery.models import Message
 from journeys.context import run_template_context
+from journeys.leases import LeaseWatch
 from journeys.models import Enrollment, StepRun
 from journeys.steps import (
     COMMIT_FIRST,
@@ -40,16 +39,6 @@ logger = logging.getLogger(__name__)
 
 #: A run walking further than this in one go yields and stays due (no monopolies).
 MAX_STEPS_PER_WALK = 100
-
-
-def lease_duration() -> timedelta:
-    """How long a claim holds a run: longer than any one step takes (sends time out in
-    seconds), short enough that a dead worker's runs move on soon (``RUN_LEASE_SECONDS``)."""
-    return timedelta(seconds=settings.RUN_LEASE_SECONDS)
-
-
-class LeaseLost(Exception):
-    """Another worker owns the run now, or it ended meanwhile; this one must stop."""
 
 
 class Pause(enum.Enum):
@@ -91,10 +80,14 @@ class RunWalker:
     """One leased run, its visits so far and the writes it owes the database."""
 
     def __init__(
-        self, run: Enrollment, token: uuid.UUID, visits: dict[str, int], open_visit: StepRun | None
+        self,
+        run: Enrollment,
+        watch: LeaseWatch,
+        visits: dict[str, int],
+        open_visit: StepRun | None,
     ) -> None:
         self.run = run
-        self.token = token
+        self.watch = watch
         self.steps = run.version.steps_by_key
         self.visits = visits
         self.open_visit = open_visit
@@ -183,22 +176,9 @@ class RunWalker:
         return False
 
     def lease_check(self) -> None:
-        """Right before acting, confirm the run is still ours and still active: archiving
-        its journey or a new entry replacing it takes the lease away, and another worker
-        may have claimed it if this one stalled. Renew the lease if half of it is gone,
-        so that a slow act cannot outlive it."""
-        now = timezone.now()
-        ours = Enrollment.objects.filter(
-            pk=self.run.pk, lease_token=self.token, state=Enrollment.State.ACTIVE
-        )
-        if self.lease_until - now > lease_duration() / 2:
-            if not ours.exists():
-                raise LeaseLost(self.run.public_id)
-            return
-        until = now + lease_duration()
-        if not ours.update(lease_expires_at=until):
-            raise LeaseLost(self.run.public_id)
-        self.lease_until = until
+        """Right before acting: is the run still ours and still active? (See
+        :class:`~journeys.leases.LeaseWatch`.)"""
+        self.lease_until = self.watch.confirm(self.run, self.lease_until)
 
     # --- what the walk writes ---------------------------------------------------------
 
