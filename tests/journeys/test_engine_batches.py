@@ -53,9 +53,11 @@ def statements_to_walk(run_ids):
     assert sorted(claimed) == sorted(run_ids)
     # The clock stands still, so the batch confirms its leases once however slow the
     # machine is (see LeaseWatch.FRESHNESS).
-    with time_machine.travel(timezone.now(), tick=False):
-        with CaptureQueriesContext(connection) as queries:
-            runs_walk(run_ids=claimed, token=token)
+    with (
+        time_machine.travel(timezone.now(), tick=False),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        runs_walk(run_ids=claimed, token=token)
     return len(queries.captured_queries)
 
 
