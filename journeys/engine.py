@@ -203,6 +203,7 @@ def _writes_commit(walkers: list[RunWalker], token: uuid.UUID) -> set[RunWalker]
         for walker in walkers:
             if walker.run.pk not in owned:
                 logger.warning("lost the lease on %s; another worker continues it", walker.run)
+                walker.writes_take()  # dropped: nothing of it may be written
         writes = {walker: walker.writes_take() for walker in kept}
         _runs_update(writes, timezone.now())
         _visits_write(list(writes.values()))
