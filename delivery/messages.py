@@ -54,25 +54,32 @@ def message_prepare(composed: Message) -> Message:
 
 
 def message_deliver(message: Message) -> Message:
-    """Send ``message`` unless it was sent already; record the attempt and its outcome in
-    one write right after the provider answers, to keep the resend window small (a
-    commit that does not wait for the disk: see :func:`row_update_unflushed`)."""
+    """Send ``message`` unless it was sent already; record the outcome in one write right
+    after the provider answers, to keep the resend window small (a commit that does not
+    wait for the disk: see :func:`row_update_unflushed`). The attempt itself is counted
+    before, by :func:`message_attempt_count` or by the row's insert."""
     if message.status == Message.Status.SENT:
         return message
-    message.attempts += 1
     try:
         provider_id = _send(message)
     except SendError as error:
         message.status = Message.Status.PENDING if error.retryable else Message.Status.FAILED
         message.error = str(error)
-        row_update_unflushed(message, ["status", "error", "attempts"])
+        row_update_unflushed(message, ["status", "error"])
         raise
     message.status = Message.Status.SENT
     message.sent_at = timezone.now()
     message.provider_message_id = provider_id
     message.error = ""
-    row_update_unflushed(message, ["status", "sent_at", "provider_message_id", "error", "attempts"])
+    row_update_unflushed(message, ["status", "sent_at", "provider_message_id", "error"])
     return message
+
+
+def message_attempt_count(message: Message) -> None:
+    """Count an attempt before it starts, so that attempts cut short by a dying worker
+    count too and a message that kills its worker every time is given up in the end."""
+    message.attempts += 1
+    row_update_unflushed(message, ["attempts"])
 
 
 def message_give_up(message: Message, reason: str) -> None:

@@ -19,7 +19,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db import transaction
 
 from customers.models import ChannelIdentity, Customer
-from delivery.messages import Outgoing, SendError, message_deliver, message_give_up, message_prepare
+from delivery.messages import (
+    Outgoing,
+    SendError,
+    message_attempt_count,
+    message_deliver,
+    message_give_up,
+    message_prepare,
+)
 from delivery.models import Message
 from delivery.outbound import OutboundError, http_request_with_retries
 from delivery.templating import TemplateRenderError, template_render
@@ -228,6 +235,7 @@ def send_compose(inp: StepInput) -> Message:
     return Message(
         workspace_id=inp.run.workspace_id,
         customer_id=inp.run.customer_id,
+        attempts=1,  # counted by the commit that writes the row, just before the send
         idempotency_key=send_idempotency_key(inp),
         channel=outgoing.channel,
         recipient=outgoing.recipient,
@@ -238,7 +246,12 @@ def send_compose(inp: StepInput) -> Message:
 
 def send_step(inp: StepInput) -> StepResult:
     """Deliver the visit's Message (committed with the visit); a message already sent
-    before a crash is not sent again."""
+    before a crash is not sent again.
+
+    The first attempt was counted when the row was written; a visit resumed (a retry,
+    or a re-run after its worker died) counts its attempt before it starts, and gives
+    up once the attempts a send may take are spent.
+    """
     message = inp.message
     if message is None:
         # A visit begun without its Message (by an older release): write it now.
@@ -247,6 +260,12 @@ def send_step(inp: StepInput) -> StepResult:
         except ComposeError as error:
             return StepResult(outcome="failed", error=str(error))
         message = message_prepare(composed)
+    if inp.resumed and message.status == Message.Status.PENDING:
+        if message.attempts > len(RETRY_DELAYS):
+            error = f"gave up after {message.attempts} attempts"
+            message_give_up(message, error)
+            return StepResult(outcome="failed", error=error, message_id=message.pk)
+        message_attempt_count(message)
     try:
         message_deliver(message)
     except SendError as error:

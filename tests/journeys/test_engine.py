@@ -38,6 +38,20 @@ def advance(run):
     return run
 
 
+def walk_again_after_a_crash_in(run, step_key):
+    """The run's worker died in ``step_key`` after its visit was committed: the visit is
+    still open and the run still on that step when the next worker walks it."""
+    StepRun.objects.filter(enrollment=run, step_key=step_key).update(finished_at=None, outcome="")
+    Enrollment.objects.filter(pk=run.pk).update(
+        state="active", current_step=step_key, wake_at=timezone.now()
+    )
+    return advance(run)
+
+
+HELLO_EMAIL = [{"key": "hello", "type": "send", "channel": "email", "subject": "Hi",
+                "body": "x", "next": None}]  # fmt: skip
+
+
 def timeline(run):
     return [
         (s.step_key, s.visit, s.outcome)
@@ -147,12 +161,28 @@ def test_email_is_sent_once_even_when_the_step_is_walked_again(
     assert StepRun.objects.get().message == message
 
     # A crash after sending but before the run moved on: the visit is walked again.
-    StepRun.objects.update(finished_at=None, outcome="")
-    Enrollment.objects.filter(pk=run.pk).update(state="active", current_step="hello")
-    advance(run)
+    run = walk_again_after_a_crash_in(run, "hello")
 
+    assert run.state == Enrollment.State.COMPLETED  # walked again, this time to the end
     assert len(smtp_server.messages) == 1
     assert Message.objects.count() == 1
+
+
+def test_a_message_whose_worker_keeps_dying_is_given_up_not_sent_forever(
+    client, api_base, workspace, ada, smtp_server
+):
+    journey = journey_create(workspace, steps=HELLO_EMAIL)
+    run = advance(enroll(client, api_base, journey))
+    assert Message.objects.get().attempts == 1  # counted when the row was written
+
+    # Its worker died mid-send three more times: each re-run counted its attempt first.
+    Message.objects.update(status="pending", attempts=4)
+    run = walk_again_after_a_crash_in(run, "hello")
+
+    assert run.state == Enrollment.State.FAILED
+    assert run.error == "hello: gave up after 4 attempts"
+    assert Message.objects.get().status == Message.Status.FAILED
+    assert len(smtp_server.messages) == 1
 
 
 def test_missing_variable_fails_the_run_naming_it_and_sends_nothing(
