@@ -244,6 +244,9 @@ class PhaseResult:
     elapsed: float = 0.0
     client_cpu: float = 0.0
     cpu: CpuWindow | None = None
+    #: CPU seconds of the web server's processes and of its PostgreSQL backends.
+    server_cpu: float = 0.0
+    database_cpu: float = 0.0
     latencies: list[float] = field(default_factory=list)
     ok: int = 0
     errors: Counter = field(default_factory=Counter)
@@ -311,6 +314,8 @@ def phase_run(
     threads: int,
     seconds: float,
     our_pids: Callable[[], list[int]],
+    server_pids: Callable[[], list[int]],
+    database_pids: Callable[[], list[int]],
 ) -> PhaseResult:
     """K threads hammer ``endpoint`` for ``seconds``; elapsed runs until the last finishes."""
     ctx = LoadContext(
@@ -329,6 +334,8 @@ def phase_run(
     for worker in workers:
         worker.start()
     cpu = CpuWindow(our_pids).start()
+    server_cpu = CpuWindow(server_pids).start()
+    database_cpu = CpuWindow(database_pids).start()
     cpu_started = time.process_time()
     started = time.perf_counter()
     ctx.deadline[0] = started + seconds
@@ -338,6 +345,8 @@ def phase_run(
     ctx.result.elapsed = time.perf_counter() - started
     ctx.result.client_cpu = time.process_time() - cpu_started
     ctx.result.cpu = cpu.stop()
+    ctx.result.server_cpu = server_cpu.stop().ours
+    ctx.result.database_cpu = database_cpu.stop().ours
     return ctx.result
 
 
@@ -363,6 +372,12 @@ def phase_print(number: int, result: PhaseResult) -> None:
     if result.cpu is not None:
         print(
             f"                {result.cpu.describe()} (ours: client, gunicorn, PostgreSQL backends)"
+        )
+        per_request = 1e3 / max(result.requests, 1)  # ms per request per CPU second
+        print(
+            f"                CPU per request: gunicorn {result.server_cpu * per_request:.2f} ms,"
+            f" PostgreSQL {result.database_cpu * per_request:.2f} ms,"
+            f" client {result.client_cpu * per_request:.2f} ms"
         )
     for error, n in result.errors.most_common(5):
         print(f"    {n} x {error}")
@@ -407,13 +422,14 @@ def benchmark(
     """Warm both endpoints up, then alternate measured A/B phases and print the figures."""
     trigger, bare = endpoints(fixture)
 
+    def server_pids() -> list[int]:
+        return [server.pid, *descendants(server.pid)]
+
+    def database_pids() -> list[int]:
+        return database_backends(args.database)
+
     def our_pids() -> list[int]:
-        return [
-            os.getpid(),
-            server.pid,
-            *descendants(server.pid),
-            *database_backends(args.database),
-        ]
+        return [os.getpid(), *server_pids(), *database_pids()]
 
     customer_numbers = itertools.count(1)
     bare_numbers = itertools.count(1)
@@ -428,6 +444,8 @@ def benchmark(
             threads=args.threads,
             seconds=seconds,
             our_pids=our_pids,
+            server_pids=server_pids,
+            database_pids=database_pids,
         )
 
     warmup_ok = 0
