@@ -182,7 +182,7 @@ def _walkers_load(run_ids: list[int], watch: LeaseWatch) -> list[RunWalker]:
 def _writes_commit(walkers: list[RunWalker], token: uuid.UUID) -> set[RunWalker]:
     """Write what each walker did, in one transaction, for the runs still leased to us;
     answer those walkers. The others' work is dropped: their runs have a new owner."""
-    idle = {walker for walker in walkers if not walker.has_writes()}
+    idle = {walker for walker in walkers if walker.writes.empty}
     walkers = [walker for walker in walkers if walker not in idle]
     if not walkers:
         return idle

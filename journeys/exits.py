@@ -13,12 +13,13 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from customers.ids import public_id_sql
+from customers.models import Customer
 from delivery.models import WebhookDelivery, WebhookEndpoint
 from delivery.state_webhooks import (
     webhook_deliveries_kick_after_commit,
     webhook_endpoints_subscribed,
 )
-from journeys.models import Enrollment, Journey
+from journeys.models import Enrollment, Journey, JourneyVersion
 
 
 def runs_exit(
@@ -66,8 +67,8 @@ def _exited_events_record(
         " payload, status, attempts, next_attempt_at, last_error, created_at)"
         f" SELECT endpoint.id, {public_id_sql('evt')}, %s, {payload}, %s, 0, %s, '', %s"
         f" FROM {Enrollment._meta.db_table} AS run"
-        " JOIN customers_customer AS customer ON customer.id = run.customer_id"
-        " JOIN journeys_journeyversion AS version ON version.id = run.version_id"
+        f" JOIN {Customer._meta.db_table} AS customer ON customer.id = run.customer_id"
+        f" JOIN {JourneyVersion._meta.db_table} AS version ON version.id = run.version_id"
         f" JOIN {WebhookEndpoint._meta.db_table} AS endpoint ON endpoint.id IN ({endpoints})"
         f" WHERE run.id IN ({runs_sql})"
     )

@@ -20,6 +20,8 @@ from segments.conditions import condition_evaluate
 from segments.selectors import segment_members_q, segments_resolve
 
 MAX_EXTERNAL_IDS = 1000
+MAX_SEGMENT_IDS = 10
+MAX_EXCLUDED_EXTERNAL_IDS = 1000
 #: What a trigger reads of a journey: not the draft graph, not the version's definition.
 JOURNEY_TRIGGER_FIELDS = ("id", "workspace_id", "public_id", "name", "status", "live_version_id")
 #: What a single trigger reads of its customer: the entry core works on ids.
@@ -29,6 +31,8 @@ CUSTOMER_TRIGGER_FIELDS = ("id", "workspace_id", "public_id")
 # The two lookups every single trigger makes are written out once, here: compiling them
 # through the ORM costs more CPU than running them. Their columns (integers and text)
 # read back the same on every backend, so rows become instances through ``from_db``.
+# The customer lookup applies the rule of :func:`active_customers` (inactive customers
+# count as not found) as a condition on ``status``.
 
 
 def _fields(model: type[Model], attnames: Sequence[str]) -> list[Field]:
@@ -65,10 +69,6 @@ def _row(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
-
-
-MAX_SEGMENT_IDS = 10
-MAX_EXCLUDED_EXTERNAL_IDS = 1000
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ between them, not a handful each.
 """
 
 import enum
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,8 +33,6 @@ from journeys.steps import (
     StepResult,
     send_compose,
 )
-
-logger = logging.getLogger(__name__)
 
 #: A run walking further than this in one go yields and stays due (no monopolies).
 MAX_STEPS_PER_WALK = 100
@@ -64,6 +61,13 @@ class Writes:
     run_changed: bool = False
     #: The walk is over for now: write the run and give the lease back.
     release: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.created or self.updated or self.events or self.opened
+            or self.run_changed or self.release
+        )  # fmt: skip
 
 
 class _Turn(NamedTuple):
@@ -275,13 +279,6 @@ class RunWalker:
             details["error"] = error
         self.writes.events.append((f"run.{state}", details))
         self.writes.release = True
-
-    def has_writes(self) -> bool:
-        written = self.writes
-        return bool(
-            written.created or written.updated or written.events or written.opened
-            or written.run_changed or written.release
-        )  # fmt: skip
 
     def writes_take(self) -> Writes:
         writes, self.writes = self.writes, Writes()
