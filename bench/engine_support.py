@@ -320,12 +320,14 @@ def walks_profile(run_ids: list[int], *, label: str, capture_share: float = 0.5)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from journeys.engine import runs_claim, runs_walk
+    from journeys.claims import runs_claim
+    from journeys.engine import runs_walk
     from journeys.tasks import ADVANCE_BATCH
 
     with CaptureQueriesContext(connection) as claim_queries:
         started = time.perf_counter()
-        token, claimed = runs_claim(run_ids=run_ids)
+        claim = runs_claim(run_ids=run_ids)
+        claimed = claim.run_ids
         claim_seconds = time.perf_counter() - started
     split = max(1, int(len(claimed) * capture_share))
     captured, profiled = claimed[:split], claimed[split:]
@@ -338,7 +340,7 @@ def walks_profile(run_ids: list[int], *, label: str, capture_share: float = 0.5)
     for batch in batches(captured):
         with CaptureQueriesContext(connection) as queries:
             started = time.perf_counter()
-            runs_walk(run_ids=batch, token=token)
+            runs_walk(claim.only(batch))
             wall += time.perf_counter() - started
         statements.extend(queries.captured_queries)
 
@@ -375,7 +377,7 @@ def walks_profile(run_ids: list[int], *, label: str, capture_share: float = 0.5)
         started = time.perf_counter()
         profiler.enable()
         for batch in batches(profiled):
-            runs_walk(run_ids=batch, token=token)
+            runs_walk(claim.only(batch))
         profiler.disable()
         elapsed = time.perf_counter() - started
         stats = pstats.Stats(profiler)

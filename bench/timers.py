@@ -271,13 +271,13 @@ def profile(args: argparse.Namespace, journey: Journey, waiting: int) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from journeys.engine import runs_claim_due
+    from journeys.claims import runs_claim_due
 
     timings = []
     for _ in range(20):
         with CaptureQueriesContext(connection) as queries:
             started = time.perf_counter()
-            _, claimed = runs_claim_due(limit=100)
+            claimed = runs_claim_due(limit=100).run_ids
             timings.append(time.perf_counter() - started)
         assert not claimed
     print(

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -145,6 +146,19 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_control_dir),
         "store_processed": False,
     }
+# Queues, served by a worker in this order (Redis pops them by priority, not in turns):
+# a trigger's first steps and the sweep, then everything else, then the batches of due
+# runs that a campaign's burst queues (journeys.dispatch). `celery -A config worker -Q
+# runs.now` runs a worker that serves triggers alone.
+CELERY_TASK_QUEUES = [Queue("runs.now"), Queue("celery"), Queue("runs.due")]
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "journeys.tasks.runs_advance": {"queue": "runs.now"},
+    "journeys.tasks.runs_sweep": {"queue": "runs.now"},
+    "journeys.tasks.runs_pull": {"queue": "runs.due"},
+}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"queue_order_strategy": "priority"}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -155,7 +169,12 @@ CELERY_TIMEZONE = "UTC"
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
     # Due runs are found by this sweep (durable timers); see journeys.engine.
-    "runs-sweep": {"task": "journeys.tasks.runs_sweep", "schedule": 1.0},
+    # A sweep still queued when the next two are due is dropped: they do its work.
+    "runs-sweep": {
+        "task": "journeys.tasks.runs_sweep",
+        "schedule": 1.0,
+        "options": {"expires": 2.0},
+    },
     "idempotency-records-purge": {
         "task": "journeys.tasks.idempotency_records_purge",
         "schedule": 3600.0,

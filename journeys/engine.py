@@ -1,11 +1,10 @@
-"""The engine: claims due runs with leases and walks them through their steps in batches.
+"""The engine: walks claimed runs through their steps, a batch at a time.
 
-The database is the source of truth. A run is due when ``wake_at <= now``; a claim
-gives a worker a lease (a token and an expiry) over a batch of due runs, taken with
-``SELECT ... FOR UPDATE SKIP LOCKED`` so workers on many machines never share a run.
-Every write the engine makes checks the token, so a run whose lease expired (its
-worker died) and was claimed again has one owner at a time. Celery only carries ids:
-losing a task delays a run until its lease expires and the sweep claims it again.
+The database is the source of truth. A claim (:mod:`journeys.claims`) gives a worker a
+lease (a token and an expiry) over a batch of due runs. Every write the engine makes
+checks the token, so a run whose lease expired (its worker died) and was claimed again
+has one owner at a time. Celery only carries ids: losing a task delays a run until its
+lease expires and a later claim takes it again.
 
 :func:`runs_walk` drives one :class:`~journeys.walker.RunWalker` per run of a batch.
 Each walks in memory until its run waits, ends, or is about to act on the outside
@@ -22,12 +21,13 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max
 from django.utils import timezone
 
 from config.db import rows_update
 from delivery.models import Message
 from delivery.state_webhooks import webhook_events_record_many
+from journeys.claims import Claim
 from journeys.leases import LeaseLost, LeaseWatch, lease_duration
 from journeys.models import Enrollment, Journey, StepRun, journey_version_get
 from journeys.walker import Pause, RunWalker, Writes
@@ -35,71 +35,20 @@ from journeys.walker import Pause, RunWalker, Writes
 logger = logging.getLogger(__name__)
 
 
-# --- claims ----------------------------------------------------------------------------
-
-
-def runs_claim_due(*, limit: int, now: datetime | None = None) -> tuple[uuid.UUID, list[int]]:
-    """Lease up to ``limit`` due runs of live journeys, oldest ``wake_at`` first.
-
-    Runs of paused journeys stay where they are until the journey is live again.
-    """
-    now = now or timezone.now()
-    token = uuid.uuid4()
-    with transaction.atomic():
-        ids = list(
-            Enrollment.objects.filter(
-                state=Enrollment.State.ACTIVE,
-                wake_at__lte=now,
-                journey__status=Journey.Status.LIVE,
-            )
-            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-            .order_by("wake_at")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[:limit]
-        )
-        if ids:
-            Enrollment.objects.filter(pk__in=ids).update(
-                lease_token=token, lease_expires_at=now + lease_duration()
-            )
-    return token, ids
-
-
-def runs_claim(*, run_ids: list[int], now: datetime | None = None) -> tuple[uuid.UUID, list[int]]:
-    """Lease these runs if they are due and free: the fast path after a trigger."""
-    now = now or timezone.now()
-    token = uuid.uuid4()
-    with transaction.atomic():
-        ids = list(
-            Enrollment.objects.filter(
-                pk__in=run_ids,
-                state=Enrollment.State.ACTIVE,
-                wake_at__lte=now,
-                journey__status=Journey.Status.LIVE,
-            )
-            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)
-        )
-        if ids:
-            Enrollment.objects.filter(pk__in=ids).update(
-                lease_token=token, lease_expires_at=now + lease_duration()
-            )
-    return token, ids
-
-
 # --- walking ---------------------------------------------------------------------------
 
 
-def runs_walk(*, run_ids: list[int], token: uuid.UUID) -> None:
-    """Walk a batch of runs leased under ``token`` as far as each goes now.
+def runs_walk(claim: Claim) -> None:
+    """Walk a claimed batch of runs as far as each goes now.
 
     Runs whose lease is no longer ours are skipped. A walker that fails unexpectedly is
     logged and dropped with its unwritten work; its lease lapses and the sweep runs it
     again, from its last committed visit.
     """
+    token = claim.token
     walking: list[tuple[RunWalker, Iterator[Pause]]] = []
     watch = LeaseWatch(token, run_ids=lambda: [walker.run.pk for walker, _ in walking])
-    walking = [(walker, walker.walk()) for walker in _walkers_load(run_ids, watch)]
+    walking = [(walker, walker.walk()) for walker in _walkers_load(claim, watch)]
     while walking:
         paused: list[tuple[RunWalker, Iterator[Pause]]] = []
         to_write: list[RunWalker] = []
@@ -141,19 +90,20 @@ _JOURNEY_UNUSED_FIELDS = tuple(
 )
 
 
-def _walkers_load(run_ids: list[int], watch: LeaseWatch) -> list[RunWalker]:
+def _walkers_load(claim: Claim, watch: LeaseWatch) -> list[RunWalker]:
     """Load the runs still leased to us, with their visits so far, in three queries.
 
-    A lease that lapsed while its task sat in the queue is not renewed here: every write
-    checks the token, and a walker renews its lease before acting on the outside world.
+    A leased run's ``wake_at`` holds its lease's expiry (see :mod:`journeys.claims`); in
+    memory it gets back the moment the run fell due, which a resumed delay compares
+    with the clock.
     """
-    if not run_ids:
+    if not claim:
         return []
     runs = list(
         Enrollment.objects.select_related("journey", "customer")
         .defer(*(f"journey__{name}" for name in _JOURNEY_UNUSED_FIELDS))
         .annotate(version_number=F("version__number"))
-        .filter(pk__in=run_ids, lease_token=watch.token, state=Enrollment.State.ACTIVE)
+        .filter(pk__in=claim.run_ids, lease_token=claim.token, state=Enrollment.State.ACTIVE)
         .order_by("wake_at", "pk")
     )
     if not runs:
@@ -174,6 +124,7 @@ def _walkers_load(run_ids: list[int], watch: LeaseWatch) -> list[RunWalker]:
     }
     walkers = []
     for run in runs:
+        run.wake_at = claim.due_at[run.pk]
         run.version = journey_version_get(run.journey.public_id, run.version_number, run.version_id)
         walkers.append(RunWalker(run, watch, visits[run.pk], open_visits.get(run.pk)))
     return walkers
@@ -217,7 +168,8 @@ _RUN_FIELDS = ["state", "current_step", "wake_at", "context", "finished_at", "er
 
 def _runs_update(writes: dict[RunWalker, Writes], now: datetime) -> None:
     """Each changed run's new state. A run that walks on keeps its lease for another
-    term; one that only opens a visit (a send right after its trigger) is not written."""
+    term (and stays out of the due set: its ``wake_at`` follows the lease); one that
+    only opens a visit (a send right after its trigger) is not written."""
     until = now + lease_duration()
     changed = []
     for walker, written in writes.items():
@@ -225,7 +177,7 @@ def _runs_update(writes: dict[RunWalker, Writes], now: datetime) -> None:
         if written.release:
             run.lease_token, run.lease_expires_at = None, None
         elif written.run_changed:
-            run.lease_expires_at = walker.lease_until = until
+            run.lease_expires_at = run.wake_at = walker.lease_until = until
         else:
             continue
         changed.append(run)

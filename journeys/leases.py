@@ -1,6 +1,7 @@
 """Leases: how a worker owns the runs it walks, and how it knows it still does.
 
-A claim gives a batch of runs a token and an expiry. Every write of the engine checks
+A claim gives a batch of runs a token and an expiry, and moves their ``wake_at`` to that
+expiry (:mod:`journeys.claims`); renewing a lease moves both. Every write of the engine checks
 the token; before each act on the outside world (a send, a webhook call) a walker also
 confirms that its run is still leased to it and still active, since archiving the
 journey or a new entry replacing the run takes the lease away.
@@ -60,9 +61,10 @@ class LeaseWatch:
         if lease_until - now > lease_duration() / 2:
             return lease_until
         until = now + lease_duration()
+        # The run's wake_at follows its lease, keeping it out of the due set.
         renewed = Enrollment.objects.filter(
             pk=run.pk, lease_token=self.token, state=Enrollment.State.ACTIVE
-        ).update(lease_expires_at=until)
+        ).update(lease_expires_at=until, wake_at=until)
         if not renewed:
             raise LeaseLost(run.public_id)
         return until

@@ -146,9 +146,13 @@ class Enrollment(models.Model):
             models.Index(
                 fields=["journey", "customer", "state"], name="enrollment_entry_rules_idx"
             ),
-            # The due sweep: WHERE state = 'active' AND wake_at <= now ORDER BY wake_at.
+            # Claims (journeys.claims): per live journey, WHERE journey_id = %s AND
+            # state = 'active' AND wake_at <= now ORDER BY wake_at. Claimed runs move
+            # their wake_at to the lease's expiry, out of the range claims read.
             models.Index(
-                fields=["wake_at"], condition=Q(state="active"), name="enrollment_due_idx"
+                fields=["journey", "wake_at"],
+                condition=Q(state="active"),
+                name="enrollment_due_per_journey_idx",
             ),
             # GET runs?customer=...: newest first per workspace.
             models.Index(fields=["workspace", "-entered_at"], name="enrollment_listing_idx"),

@@ -94,3 +94,18 @@ def run_finish(run: Enrollment, *, state: str, ago_seconds: int = 0) -> Enrollme
     run.finished_at = timezone.now() - timedelta(seconds=ago_seconds)
     run.save(update_fields=["state", "finished_at"])
     return run
+
+
+def runs_waiting_create(
+    journey: Journey, customers: list[Customer], *, wake_at: Any, step: str | None = None
+) -> list[Enrollment]:
+    """Active runs of ``journey`` on ``step`` (its start), due at ``wake_at``, unleased."""
+    version = journey.live_version
+    now = timezone.now()
+    start = step or version.definition["start"]
+    fields = {"workspace_id": journey.workspace_id, "journey": journey, "version": version}
+    runs = [
+        Enrollment(**fields, customer=customer, current_step=start, wake_at=wake_at, entered_at=now)
+        for customer in customers
+    ]
+    return Enrollment.objects.bulk_create(runs)

@@ -25,6 +25,16 @@ def database_url_for_test_db() -> str:
     return f"postgres://{user}@{host}:{port}/{db['NAME']}"
 
 
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.25) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
 class ProcessGroup:
     """Child processes started for one test, each logging to a file, all stopped after."""
 

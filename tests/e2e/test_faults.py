@@ -20,6 +20,7 @@ from aiosmtpd.controller import Controller
 
 from customers.models import Customer
 from journeys.models import Enrollment
+from tests.e2e.conftest import wait_until
 from tests.factories import journey_create
 
 RUNS = 1000
@@ -56,15 +57,6 @@ class Mailbox:
     def recipients(self) -> Counter:
         with self.lock:
             return Counter(message["To"] for message in self.messages)
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def audience(workspace, count: int) -> list[str]:

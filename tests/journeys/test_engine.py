@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from customers.models import Customer
 from delivery.models import Message
-from journeys.engine import runs_claim, runs_claim_due, runs_walk
+from journeys.claims import runs_claim, runs_claim_due
+from journeys.engine import runs_walk
 from journeys.models import Enrollment, Journey, StepRun
 from journeys.services import journey_archive, journey_pause, journey_publish
 from tests.factories import journey_create
@@ -32,8 +33,7 @@ def enroll(client, api_base, journey, external_id="user_ada", payload=None):
 
 def advance(run):
     """What a worker does with a kicked run: lease it, walk it."""
-    token, ids = runs_claim(run_ids=[run.pk])
-    runs_walk(run_ids=ids, token=token)
+    runs_walk(runs_claim(run_ids=[run.pk]))
     run.refresh_from_db()
     return run
 
@@ -116,12 +116,12 @@ def test_delay_waits_in_the_database_and_continues_when_due(client, api_base, wo
     assert (run.state, run.current_step) == ("active", "wait")
     assert run.wake_at > timezone.now() + timedelta(days=2, hours=23)
     assert run.lease_token is None
-    assert runs_claim_due(limit=10)[1] == []
+    assert runs_claim_due(limit=10).run_ids == []
 
     with time_machine.travel(run.wake_at + timedelta(seconds=1)):
-        token, ids = runs_claim_due(limit=10)
-        assert ids == [run.pk]
-        runs_walk(run_ids=[run.pk], token=token)
+        claim = runs_claim_due(limit=10)
+        assert claim.run_ids == [run.pk]
+        runs_walk(claim)
 
     run.refresh_from_db()
     assert run.state == Enrollment.State.COMPLETED
@@ -218,9 +218,9 @@ def test_smtp_failures_are_retried_later_then_fail_visibly(
     assert run.wake_at > timezone.now()
     for _ in range(5):
         with time_machine.travel(run.wake_at + timedelta(seconds=1)):
-            token, ids = runs_claim_due(limit=10)
-            for run_id in ids:
-                runs_walk(run_ids=[run_id], token=token)
+            claim = runs_claim_due(limit=10)
+            for run_id in claim.run_ids:
+                runs_walk(claim.only([run_id]))
         run.refresh_from_db()
         if run.state != "active":
             break
@@ -321,12 +321,12 @@ def test_paused_journeys_hold_their_runs_and_resume_where_they_were(
     journey_pause(journey=journey)
 
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
-        assert runs_claim_due(limit=10)[1] == []
+        assert runs_claim_due(limit=10).run_ids == []
         Journey.objects.filter(pk=journey.pk).update(steps=journey.live_version.definition["steps"])
         journey_publish(journey=journey)
-        token, ids = runs_claim_due(limit=10)
-        assert ids == [run.pk]
-        runs_walk(run_ids=[run.pk], token=token)
+        claim = runs_claim_due(limit=10)
+        assert claim.run_ids == [run.pk]
+        runs_walk(claim)
 
     run.refresh_from_db()
     assert run.state == Enrollment.State.COMPLETED
@@ -351,15 +351,15 @@ def test_a_stale_lease_cannot_write_and_an_expired_one_is_reclaimed(
         workspace, steps=[{"key": "tag", "type": "update_customer", "set": {"x": 1}, "next": None}]
     )
     run = enroll(client, api_base, journey)
-    stale_token, _ = runs_claim(run_ids=[run.pk])
+    stale = runs_claim(run_ids=[run.pk])
 
-    assert runs_claim_due(limit=10)[1] == []  # leased: nobody else takes it
+    assert runs_claim_due(limit=10).run_ids == []  # leased: nobody else takes it
     with time_machine.travel(timezone.now() + timedelta(minutes=2)):
-        fresh_token, ids = runs_claim_due(limit=10)
-        assert ids == [run.pk]
-        runs_walk(run_ids=[run.pk], token=stale_token)  # the old owner wakes up: no effect
+        fresh = runs_claim_due(limit=10)
+        assert fresh.run_ids == [run.pk]
+        runs_walk(stale)  # the old owner wakes up: no effect
         assert StepRun.objects.count() == 0
-        runs_walk(run_ids=[run.pk], token=fresh_token)
+        runs_walk(fresh)
 
     run.refresh_from_db()
     assert run.state == Enrollment.State.COMPLETED

@@ -19,7 +19,8 @@ from customers.models import Customer
 from delivery import messages
 from delivery.models import Message
 from journeys import steps
-from journeys.engine import runs_claim, runs_walk
+from journeys.claims import runs_claim
+from journeys.engine import runs_walk
 from journeys.entry import journey_enroll
 from journeys.leases import LeaseLost, LeaseWatch
 from journeys.models import Enrollment, StepRun
@@ -49,7 +50,8 @@ def enroll_all(workspace, journey, prefix, count):
 
 
 def statements_to_walk(run_ids):
-    token, claimed = runs_claim(run_ids=run_ids)
+    claim = runs_claim(run_ids=run_ids)
+    claimed = claim.run_ids
     assert sorted(claimed) == sorted(run_ids)
     # The clock stands still, so the batch confirms its leases once however slow the
     # machine is (see LeaseWatch.FRESHNESS).
@@ -57,16 +59,16 @@ def statements_to_walk(run_ids):
         time_machine.travel(timezone.now(), tick=False),
         CaptureQueriesContext(connection) as queries,
     ):
-        runs_walk(run_ids=claimed, token=token)
+        runs_walk(claim)
     return len(queries.captured_queries)
 
 
 def test_a_batch_of_sends_delivers_each_message_once(workspace, smtp_server):
     journey = journey_create(workspace, steps=SEND)
     run_ids = enroll_all(workspace, journey, "b", 6)
-    token, claimed = runs_claim(run_ids=run_ids)
+    claim = runs_claim(run_ids=run_ids)
 
-    runs_walk(run_ids=claimed, token=token)
+    runs_walk(claim)
 
     assert sorted(mail["To"] for mail in smtp_server.messages) == [
         f"b{i}@example.com" for i in range(6)
@@ -104,9 +106,9 @@ def test_runs_whose_lease_moves_on_during_the_walk_are_left_to_their_new_owner(
         return real(inp)
 
     monkeypatch.setitem(steps.EXECUTORS, "update_customer", second_run_reclaimed_meanwhile)
-    token, _ = runs_claim(run_ids=[first, second])
+    claim = runs_claim(run_ids=[first, second])
 
-    runs_walk(run_ids=[first, second], token=token)
+    runs_walk(claim)
 
     assert Enrollment.objects.get(pk=first).state == "completed"
     untouched = Enrollment.objects.get(pk=second)
@@ -126,9 +128,10 @@ def test_a_run_that_breaks_does_not_hold_up_its_batch(workspace, monkeypatch):
         return real(inp)
 
     monkeypatch.setitem(steps.EXECUTORS, "update_customer", breaks_for_one_run)
-    token, claimed = runs_claim(run_ids=[good, bad])
+    claim = runs_claim(run_ids=[good, bad])
+    token = claim.token
 
-    runs_walk(run_ids=claimed, token=token)
+    runs_walk(claim)
 
     assert Enrollment.objects.get(pk=good).state == "completed"
     broken = Enrollment.objects.get(pk=bad)
@@ -140,7 +143,8 @@ def test_a_run_that_breaks_does_not_hold_up_its_batch(workspace, monkeypatch):
 def test_a_lease_watch_asks_the_database_and_renews_leases_late_in_a_batch(workspace):
     journey = journey_create(workspace, steps=TAG)
     (run_id,) = enroll_all(workspace, journey, "r", 1)
-    token, _ = runs_claim(run_ids=[run_id])
+    claim = runs_claim(run_ids=[run_id])
+    token = claim.token
     run = Enrollment.objects.get(pk=run_id)
     watch = LeaseWatch(token, run_ids=lambda: [run_id])
 
@@ -172,10 +176,10 @@ def test_no_message_leaves_for_a_run_whose_journey_is_archived_mid_batch(
         return result
 
     monkeypatch.setitem(steps.EXECUTORS, "send", archive_after_the_first_send)
-    token, claimed = runs_claim(run_ids=[first, second])
+    claim = runs_claim(run_ids=[first, second])
 
     with time_machine.travel(timezone.now(), tick=True) as clock:
-        runs_walk(run_ids=claimed, token=token)
+        runs_walk(claim)
 
     assert [mail["To"] for mail in smtp_server.messages] == ["arch0@example.com"]
     archived = Enrollment.objects.get(pk=second)
@@ -196,9 +200,9 @@ def test_each_sent_record_is_written_before_the_next_message_leaves(
         return real_send(**kwargs)
 
     monkeypatch.setattr(messages, "email_send", send_checking_earlier_records)
-    token, claimed = runs_claim(run_ids=list(Enrollment.objects.values_list("pk", flat=True)))
+    claim = runs_claim(run_ids=list(Enrollment.objects.values_list("pk", flat=True)))
 
-    runs_walk(run_ids=claimed, token=token)
+    runs_walk(claim)
 
     assert seen == [
         ["pending", "pending", "pending"],
@@ -228,9 +232,9 @@ def test_a_webhooks_outcome_is_written_before_the_next_run_acts(
         return real(inp)
 
     monkeypatch.setitem(steps.EXECUTORS, "webhook", webhook_checking_the_first)
-    token, claimed = runs_claim(run_ids=[first, second])
+    claim = runs_claim(run_ids=[first, second])
 
-    runs_walk(run_ids=sorted(claimed), token=token)
+    runs_walk(claim)
 
     # The first run has moved past its webhook in the database: a crash now would not
     # call it again.
@@ -255,9 +259,9 @@ def test_a_run_replaced_by_a_new_entry_during_its_walk_stays_exited(workspace, m
         return real(inp)
 
     monkeypatch.setitem(steps.EXECUTORS, "update_customer", customer_re_enters_meanwhile)
-    token, claimed = runs_claim(run_ids=[first])
+    claim = runs_claim(run_ids=[first])
 
-    runs_walk(run_ids=claimed, token=token)
+    runs_walk(claim)
 
     replaced = Enrollment.objects.get(pk=first)
     assert (replaced.state, replaced.exit_reason, replaced.lease_token) == (
