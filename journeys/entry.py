@@ -312,24 +312,26 @@ def _enroll_in_one_statement(
     """
     source_sql, source_params = candidates.values("id", "verdict").query.sql_with_params()
     insert_sql, insert_params = batch.insert_sql("candidate_set")
-    joined = " FROM candidate_set LEFT JOIN inserted ON inserted.customer_id = candidate_set.id"
     if return_runs:
         select = (
             "SELECT candidate_set.verdict, candidate_set.id, inserted.id, inserted.public_id"
-            + joined
+            " FROM candidate_set LEFT JOIN inserted ON inserted.customer_id = candidate_set.id"
         )
     else:
+        # Counts only, and no join between the two sets: its plan would rest on row
+        # estimates, and a table loaded a moment ago has none (a nested loop over a
+        # million candidates and a million new runs never ends).
         select = (
-            "SELECT candidate_set.verdict, count(*), count(inserted.customer_id)"
-            + joined
-            + " GROUP BY candidate_set.verdict"
+            "SELECT candidate_set.verdict, count(*), (SELECT count(*) FROM inserted)"
+            " FROM candidate_set GROUP BY candidate_set.verdict"
         )
     sql = f"WITH candidate_set AS MATERIALIZED ({source_sql}), inserted AS ({insert_sql}) {select}"
     with connection.cursor() as cursor:
         cursor.execute(sql, [*source_params, *insert_params])
         rows = cursor.fetchall()
     if not return_runs:
-        return rows, {}
+        counts = {verdict: candidate_count for verdict, candidate_count, _ in rows}
+        return _tallies(counts, inserted=rows[0][2] if rows else 0), {}
     tallies: Counter = Counter()
     runs = {}
     for verdict, customer_id, run_pk, run_id in rows:
@@ -365,7 +367,12 @@ def _enroll_in_two_statements(
                 # sqlite3 reports no rowcount for a statement that starts with WITH.
                 cursor.execute("SELECT changes()")
                 (inserted,) = cursor.fetchone()
+    return _tallies(counts, inserted=inserted), runs
+
+
+def _tallies(counts: dict[str, int], *, inserted: int) -> list[Tally]:
+    """Tallies from the candidates' count per verdict and the runs inserted for them."""
     tallies = [(v, n, 0) for v, n in counts.items() if v not in _ENROLLABLE]
     enrollable = sum(counts.get(verdict, 0) for verdict in _ENROLLABLE)
     tallies.append((Outcome.ENROLLED.value, enrollable, inserted))
-    return tallies, runs
+    return tallies

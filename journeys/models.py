@@ -115,7 +115,12 @@ class Enrollment(models.Model):
     public_id = models.CharField(
         max_length=40, unique=True, default=PublicId("run"), editable=False
     )
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments")
+    # No index of its own: every lookup by journey leads one of the indexes below, and a
+    # journey-only index would tempt the planner, short of statistics, to check a
+    # candidate's runs by reading all of the journey's.
+    journey = models.ForeignKey(
+        Journey, on_delete=models.CASCADE, related_name="enrollments", db_index=False
+    )
     version = models.ForeignKey(JourneyVersion, on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="enrollments")
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
@@ -148,10 +153,12 @@ class Enrollment(models.Model):
             ),
             # Claims (journeys.claims): per live journey, WHERE journey_id = %s AND
             # state = 'active' AND wake_at <= now ORDER BY wake_at. Claimed runs move
-            # their wake_at to the lease's expiry, out of the range claims read.
+            # their wake_at to the lease's expiry, out of the range claims read. The
+            # condition on wake_at keeps the entry rules' "is a run active?" probes,
+            # which name no wake_at, off this index whatever the statistics say.
             models.Index(
                 fields=["journey", "wake_at"],
-                condition=Q(state="active"),
+                condition=Q(state="active", wake_at__isnull=False),
                 name="enrollment_due_per_journey_idx",
             ),
             # GET runs?customer=...: newest first per workspace.

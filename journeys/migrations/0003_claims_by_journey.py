@@ -1,5 +1,7 @@
-# Claims read due runs per journey, and a claimed run's wake_at follows its lease.
+# Claims read due runs per journey, and a claimed run's wake_at follows its lease. The
+# journey-only index goes: every lookup by journey leads a composite index.
 
+import django.db.models.deletion
 from django.db import migrations, models
 
 
@@ -24,9 +26,14 @@ class Migration(migrations.Migration):
             model_name='enrollment',
             name='enrollment_due_idx',
         ),
+        migrations.AlterField(
+            model_name='enrollment',
+            name='journey',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='enrollments', to='journeys.journey'),
+        ),
         migrations.AddIndex(
             model_name='enrollment',
-            index=models.Index(condition=models.Q(('state', 'active')), fields=['journey', 'wake_at'], name='enrollment_due_per_journey_idx'),
+            index=models.Index(condition=models.Q(('state', 'active'), ('wake_at__isnull', False)), fields=['journey', 'wake_at'], name='enrollment_due_per_journey_idx'),
         ),
         migrations.RunPython(leased_runs_out_of_due_set, migrations.RunPython.noop),
     ]
