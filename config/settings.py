@@ -146,11 +146,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_control_dir),
         "store_processed": False,
     }
-# Queues, served by a worker in this order (Redis pops them by priority, not in turns):
-# a trigger's first steps and the sweep, then everything else, then the batches of due
-# runs that a campaign's burst queues (journeys.dispatch). `celery -A config worker -Q
-# runs.now` runs a worker that serves triggers alone.
-CELERY_TASK_QUEUES = [Queue("runs.now"), Queue("celery"), Queue("runs.due")]
+# Queues, served by a worker in this order on Redis (which pops them by priority, not in
+# turns; the embedded default's filesystem broker takes them in turns): a trigger's first
+# steps and the sweep, then everything else, then the batches of due runs that a
+# campaign's burst queues (journeys.dispatch). `celery -A config worker -Q runs.now`
+# runs a worker that serves triggers alone.
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in ("runs.now", "celery", "runs.due")]
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "journeys.tasks.runs_advance": {"queue": "runs.now"},
@@ -169,11 +170,12 @@ CELERY_TIMEZONE = "UTC"
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
     # Due runs are found by this sweep (durable timers); see journeys.engine.
-    # A sweep still queued when the next two are due is dropped: they do its work.
+    # A sweep still queued when the next ones are due is dropped: they do its work. (Not
+    # sooner: the expiry is beat's clock read by a worker's, which may run ahead.)
     "runs-sweep": {
         "task": "journeys.tasks.runs_sweep",
         "schedule": 1.0,
-        "options": {"expires": 2.0},
+        "options": {"expires": 10.0},
     },
     "idempotency-records-purge": {
         "task": "journeys.tasks.idempotency_records_purge",

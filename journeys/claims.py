@@ -16,8 +16,10 @@ serves both halves of a claim on PostgreSQL, in one statement:
 
 The share is what makes a burst fair: a journey with a million runs due gets its share
 of each batch, and a journey with one run due is served in the very next batch instead
-of after the million. SQLite (the embedded default, one writer at a time) takes the
-same shares with one query per journey.
+of after the million (as long as fewer journeys than a batch holds are due at once;
+beyond that, the most overdue go first). What a small journey leaves of its share goes
+to the others in a second pass. SQLite (the embedded default, one writer at a time)
+takes the same shares with one query per journey.
 
 A claim remembers when each run fell due (its ``wake_at`` before the claim): the walker
 resumes a delay with that, not with the lease's expiry.
@@ -58,25 +60,43 @@ class Claim:
         return len(self.due_at)
 
 
+#: A journey with fewer due runs than its share leaves the rest of the batch to the
+#: others: a second pass (in the same transaction, one statement) splits it among those
+#: that filled their share, and so on.
+CLAIM_PASSES = 3
+
+#: (run, fell due at, journey, the pass's share per journey)
+_Row = tuple[int, datetime, int, int]
+
+
 def runs_claim_due(*, limit: int, now: datetime | None = None) -> Claim:
-    """Lease about ``limit`` due runs of live journeys: an equal share from each of the
-    (at most ``limit``) most overdue journeys, each journey's oldest first."""
+    """Lease up to ``limit`` due runs of live journeys: an equal share from each of the
+    (at most ``limit``) most overdue journeys, each journey's oldest first, and what
+    the smaller ones leave to the others."""
     now = now or timezone.now()
     token = uuid.uuid4()
     until = now + lease_duration()
-    if connection.vendor == "postgresql":
-        rows = _claim_due_postgresql(token, now, until, limit)
-    else:
-        rows = _claim_due_one_writer(token, now, until, limit)
-    if not rows:
-        return Claim(token)
-    share = rows[0][3]
-    taken = Counter(journey_id for _, _, journey_id, _ in rows)
-    return Claim(
-        token,
-        {pk: due for pk, due, _, _ in sorted(rows, key=lambda row: (row[1], row[0]))},
-        more=any(count >= share for count in taken.values()),
+    claim_pass = (
+        _claim_due_postgresql if connection.vendor == "postgresql" else _claim_due_one_writer
     )
+    rows: list[_Row] = []
+    more = False
+    with transaction.atomic():
+        for _ in range(CLAIM_PASSES):
+            taken = claim_pass(token, now, until, limit - len(rows))
+            rows.extend(taken)
+            more = _some_journey_filled_its_share(taken)
+            if not more or len(rows) >= limit:
+                break
+    ordered = sorted(rows, key=lambda row: (row[1], row[0]))
+    return Claim(token, {pk: due for pk, due, _, _ in ordered}, more=more)
+
+
+def _some_journey_filled_its_share(rows: list[_Row]) -> bool:
+    if not rows:
+        return False
+    share = rows[0][3]
+    return any(count >= share for count in Counter(row[2] for row in rows).values())
 
 
 def runs_claim(*, run_ids: list[int], now: datetime | None = None) -> Claim:
@@ -122,8 +142,8 @@ def _lease(run_ids: list[int], token: uuid.UUID, until: datetime) -> None:
 
 def _claim_due_postgresql(
     token: uuid.UUID, now: datetime, until: datetime, limit: int
-) -> list[tuple[int, datetime, int, int]]:
-    """(run, fell due at, journey, share) for each run claimed, in one statement."""
+) -> list[_Row]:
+    """One pass of the claim, in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(*claim_due_statement(token=token, now=now, until=until, limit=limit))
         return cursor.fetchall()
@@ -182,8 +202,9 @@ RETURNING run.id, picked.wake_at, picked.journey_id, (SELECT runs FROM share)
 
 def _claim_due_one_writer(
     token: uuid.UUID, now: datetime, until: datetime, limit: int
-) -> list[tuple[int, datetime, int, int]]:
-    """The same claim where transactions take the database for themselves (SQLite)."""
+) -> list[_Row]:
+    """One pass of the claim where transactions take the database for themselves
+    (SQLite), a query per journey."""
     with transaction.atomic():
         journey_ids = list(
             Journey.objects.filter(status=Journey.Status.LIVE)

@@ -13,11 +13,13 @@ nothing is due (one index probe per live journey), never piles up (beat's copies
 expire after two periods, and a sweep that finds another one running returns at once),
 and never claims anything itself.
 
-Queues (``settings.CELERY_TASK_QUEUES``, served in that order): ``runs.now`` carries
-the first steps of runs just triggered one at a time and the sweep, ``celery`` the rest
-of the product's tasks, ``runs.due`` the pulls. A worker serving all three takes a
-trigger's first step before the next batch of a campaign; workers started with
-``-Q runs.now`` serve triggers alone.
+Queues (``settings.CELERY_TASK_QUEUES``): ``runs.now`` carries the first steps of runs
+just triggered one at a time and the sweep, ``celery`` the rest of the product's tasks,
+``runs.due`` the pulls. On Redis a worker serving all three takes them by priority, in
+that order, so a trigger's first step goes before the next batch of a campaign (and a
+steady stream of triggers would hold the campaign back: give triggers workers of their
+own, ``-Q runs.now``, at that scale). The embedded default's filesystem broker takes
+the queues in turns.
 """
 
 from collections.abc import Callable, Iterator

@@ -42,8 +42,8 @@ def runs_walk(claim: Claim) -> None:
     """Walk a claimed batch of runs as far as each goes now.
 
     Runs whose lease is no longer ours are skipped. A walker that fails unexpectedly is
-    logged and dropped with its unwritten work; its lease lapses and the sweep runs it
-    again, from its last committed visit.
+    logged and dropped with its unwritten work; its run is due again when its lease
+    lapses, and a later claim walks it from its last committed visit.
     """
     token = claim.token
     walking: list[tuple[RunWalker, Iterator[Pause]]] = []
@@ -104,10 +104,10 @@ def _walkers_load(claim: Claim, watch: LeaseWatch) -> list[RunWalker]:
         .defer(*(f"journey__{name}" for name in _JOURNEY_UNUSED_FIELDS))
         .annotate(version_number=F("version__number"))
         .filter(pk__in=claim.run_ids, lease_token=claim.token, state=Enrollment.State.ACTIVE)
-        .order_by("wake_at", "pk")
     )
     if not runs:
         return []
+    runs.sort(key=lambda run: (claim.due_at[run.pk], run.pk))  # the longest due first
     visits: dict[int, dict[str, int]] = defaultdict(dict)
     for run_id, key, visit in (
         StepRun.objects.filter(enrollment_id__in=[run.pk for run in runs])

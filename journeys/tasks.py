@@ -43,6 +43,9 @@ def runs_pull() -> int:
 
 
 @shared_task(name="journeys.tasks.runs_advance", ignore_result=True)
-def runs_advance(run_ids: list[int]) -> None:
-    """Lease and walk runs that a trigger has just committed."""
+def runs_advance(run_ids: list[int], token: str | None = None) -> None:
+    """Lease and walk runs that a trigger has just committed.
+
+    ``token`` is ignored: messages queued by earlier versions carried the lease of a
+    sweep's claim; their runs are claimed afresh if still due."""
     runs_walk(runs_claim(run_ids=run_ids))

@@ -64,4 +64,5 @@ def test_the_claim_reads_the_same_rows_with_none_or_thousands_of_runs_leased(wor
     assert baseline <= 2 * 5 + 1  # the probe's row, and each claimed row read at most twice
     with CaptureQueriesContext(connection) as queries:
         assert len(runs_claim_due(limit=5)) == 5
-    assert len(queries) == 1
+    statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) == 1

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from journeys import dispatch
+from journeys import dispatch, tasks
 from journeys.dispatch import PULL_QUEUE, PULLS_WAITING, queue_length
 from journeys.models import Enrollment
 from journeys.tasks import runs_pull, runs_sweep
@@ -64,13 +64,28 @@ def test_a_sweep_returns_at_once_while_another_sweep_runs(workspace, journey):
     assert runs_sweep() == PULLS_WAITING  # the lock went with the other session
 
 
-def test_a_pull_that_takes_a_full_batch_queues_the_next_one_first(workspace, journey):
+def test_a_pull_that_takes_a_full_batch_queues_the_next_one_first(workspace, journey, monkeypatch):
     runs_waiting_create(journey, customers_create(workspace, 150), wake_at=timezone.now())
+    waiting_when_walked = []
+    real_walk = tasks.runs_walk
+
+    def walk_after_looking_at_the_queue(claim):
+        waiting_when_walked.append(queue_length(PULL_QUEUE))
+        real_walk(claim)
+
+    monkeypatch.setattr(tasks, "runs_walk", walk_after_looking_at_the_queue)
 
     assert runs_pull() == 100
-    assert queue_length(PULL_QUEUE) == 1
+    assert waiting_when_walked == [1]  # the next pull could start while this one walked
     assert runs_pull() == 50  # the last of them: no successor
     assert queue_length(PULL_QUEUE) == 1
     assert runs_pull() == 0
 
     assert Enrollment.objects.filter(state="completed").count() == 150
+
+
+def test_a_worker_serves_triggers_first_then_other_tasks_then_due_batches():
+    from config.celery import app
+
+    assert list(app.amqp.queues.consume_from) == ["runs.now", "celery", "runs.due"]
+    assert app.conf.broker_transport_options["queue_order_strategy"] == "priority"

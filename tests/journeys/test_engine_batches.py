@@ -137,6 +137,7 @@ def test_a_run_that_breaks_does_not_hold_up_its_batch(workspace, monkeypatch):
     broken = Enrollment.objects.get(pk=bad)
     # Nothing of its walk is written; it keeps the lease until it lapses, then is retried.
     assert (broken.state, broken.current_step, broken.lease_token) == ("active", "tag", token)
+    assert broken.wake_at == broken.lease_expires_at  # due again when the lease lapses
     assert not StepRun.objects.filter(enrollment_id=bad).exists()
 
 
@@ -152,7 +153,8 @@ def test_a_lease_watch_asks_the_database_and_renews_leases_late_in_a_batch(works
         assert watch.confirm(run, run.lease_expires_at) == run.lease_expires_at  # fresh
         renewed = watch.confirm(run, timezone.now() + timedelta(seconds=5))  # mostly gone
         assert renewed == timezone.now() + timedelta(seconds=60)
-        assert Enrollment.objects.get(pk=run_id).lease_expires_at == renewed
+        stored = Enrollment.objects.get(pk=run_id)
+        assert stored.lease_expires_at == stored.wake_at == renewed  # still out of the due set
 
         Enrollment.objects.filter(pk=run_id).update(lease_token=uuid.uuid4())  # claimed again
         watch.confirm(run, renewed)  # trusted for a fraction of a second...
@@ -269,3 +271,31 @@ def test_a_run_replaced_by_a_new_entry_during_its_walk_stays_exited(workspace, m
     )  # fmt: skip
     assert not StepRun.objects.filter(enrollment_id=first).exists()
     assert Enrollment.objects.filter(journey=journey, state="active").count() == 1
+
+
+def test_a_run_written_mid_walk_stays_out_of_the_due_set(workspace, smtp_server, monkeypatch):
+    """Its step changed before a send: the run is written with the send's visit, and its
+    wake_at moves with the renewed lease, so no other claim takes it meanwhile."""
+    journey = journey_create(
+        workspace, steps=[{**TAG[0], "next": "hello"}, {**SEND[0], "key": "hello"}]
+    )
+    (run_id,) = enroll_all(workspace, journey, "m", 1)
+    seen_while_sending = []
+    real_send = messages.email_send
+
+    def send_looking_at_the_run(*args, **kwargs):
+        seen_while_sending.append(
+            Enrollment.objects.values_list("current_step", "wake_at", "lease_expires_at").get(
+                pk=run_id
+            )
+        )
+        return real_send(*args, **kwargs)
+
+    monkeypatch.setattr(messages, "email_send", send_looking_at_the_run)
+
+    runs_walk(runs_claim(run_ids=[run_id]))
+
+    ((step, wake_at, lease_expires_at),) = seen_while_sending
+    assert step == "hello"
+    assert wake_at == lease_expires_at > timezone.now()
+    assert Enrollment.objects.get(pk=run_id).state == "completed"

@@ -17,6 +17,7 @@ from journeys.services import (
     journey_publish_check,
     journey_update,
 )
+from tests.concurrency import in_parallel
 
 pytestmark = pytest.mark.django_db
 
@@ -292,25 +293,11 @@ def test_concurrent_edits_and_publishes_get_distinct_consecutive_versions(
 def test_concurrent_publishes_of_one_draft_make_a_single_version(workspace, journey_document):
     journey = journey_import(workspace=workspace, document=journey_document)
     publishers = 4
-    barrier = threading.Barrier(publishers)
-    numbers: list[int] = []
-    failures: list[BaseException] = []
 
-    def publish() -> None:
-        try:
-            barrier.wait()
-            numbers.append(journey_publish(journey=Journey.objects.get(pk=journey.pk)).number)
-        except BaseException as error:  # reported below, in the test's thread
-            failures.append(error)
-        finally:
-            connection.close()
+    def publish() -> int:
+        return journey_publish(journey=Journey.objects.get(pk=journey.pk)).number
 
-    threads = [threading.Thread(target=publish) for _ in range(publishers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    numbers = in_parallel(publish, publishers)
 
-    assert failures == []
     assert numbers == [1] * publishers
     assert journey.versions.count() == 1

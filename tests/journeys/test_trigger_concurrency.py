@@ -1,13 +1,12 @@
 """Concurrent triggers are decided by PostgreSQL's unique index, not by read-then-insert."""
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from journeys.models import Enrollment
+from tests.concurrency import in_parallel
 from tests.factories import journey_create
 
 PARALLEL = 50
@@ -17,28 +16,14 @@ pytestmark = pytest.mark.concurrency
 
 def fire_in_parallel(raw_api_key, url, body, count=PARALLEL, headers=None):
     """POST ``body`` to ``url`` from ``count`` threads released at the same instant."""
-    barrier = threading.Barrier(count)
-    answers, errors = [], []
 
-    def worker():
+    def post():
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_api_key}", **(headers or {}))
-        try:
-            barrier.wait()
-            response = client.post(url, body, format="json")
-            answers.append((response.status_code, response.json()))
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
+        response = client.post(url, body, format="json")
+        return response.status_code, response.json()
 
-    threads = [threading.Thread(target=worker) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    return answers
+    return in_parallel(post, count)
 
 
 @pytest.mark.django_db(transaction=True)
