@@ -145,6 +145,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_processed_dir),
         "control_folder": str(_control_dir),
         "store_processed": False,
+        # How long an idle worker sleeps between looks at the folder (kombu: 1 s). A
+        # worker busy with its one reserved task stops looking until the next poll, so
+        # at 1 s it takes about one message a second: a trigger's first step would wait
+        # behind beat's sweeps for seconds.
+        "polling_interval": 0.1,
     }
 # Queues, served by a worker in this order on Redis (which pops them by priority, not in
 # turns; the embedded default's filesystem broker takes them in turns): a trigger's first
