@@ -138,6 +138,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     _control_dir = VAR_DIR / "broker" / "control"
     for _folder in (_queue_dir, _processed_dir, _control_dir):
         _folder.mkdir(parents=True, exist_ok=True)
+    # kombu's transport, writing each message whole (config/broker.py).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     # One folder in and out: producers (web, beat) and the worker meet there.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),

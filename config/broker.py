@@ -1,0 +1,37 @@
+"""The embedded default's broker: kombu's filesystem transport, each message written whole.
+
+kombu's filesystem transport creates a message's file in the queue folder and then
+writes into it, while a worker moves away and reads any file it finds there: a worker
+that finds the file between the two reads an empty message, and the JSON error ends it
+(and with it the embedded default). Here a message is written under a name no worker
+picks up and then renamed into place, which is atomic: a worker sees it whole or not at
+all. ``settings.CELERY_BROKER_TRANSPORT`` names this transport for ``filesystem://``.
+"""
+
+import os
+import uuid
+from time import monotonic
+from typing import Any
+
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
+
+
+class Channel(filesystem.Channel):
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        # The name kombu gives a message (its order is the folder's sort order).
+        name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        partial = f"{final}.partial"  # ends otherwise than ".<queue>.msg": not a message
+        try:
+            with open(partial, "wb") as message:
+                message.write(str_to_bytes(dumps(payload)))
+            os.replace(partial, final)
+        except OSError as error:
+            raise ChannelError(f"Cannot add file {final!r} to directory") from error
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel
