@@ -222,6 +222,8 @@ def journey_trigger_customer(
 class BulkTriggerResult:
     entry: EntryResult
     not_found: int
+    #: An empty list named the audience (or intersected it to no one): nothing was done.
+    named_nobody: bool = False
 
     def as_json(self) -> dict[str, Any]:
         outcomes = self.entry.outcomes
@@ -265,6 +267,10 @@ def journey_trigger_bulk(
     if external_ids is None and segment_ids is None:
         raise InvalidRequest("Missing required parameter: external_ids or segment_ids")
     payload_check(version=target.version, payload=payload)
+    # Unknown segments fail the request even when another list is empty.
+    segments = segments_resolve(workspace=workspace, segment_ids=segment_ids) if segment_ids else []
+    if external_ids == [] or segment_ids == []:
+        return BulkTriggerResult(entry=EntryResult(), not_found=0, named_nobody=True)
 
     audience = active_customers(workspace)
     not_found = 0
@@ -273,7 +279,6 @@ def journey_trigger_bulk(
         audience = audience.filter(external_id__in=wanted)
         not_found = len(wanted) - audience.count()
     if segment_ids is not None:
-        segments = segments_resolve(workspace=workspace, segment_ids=segment_ids)
         audience = audience.filter(segment_members_q(segments))
     if exclude_external_ids:
         audience = audience.exclude(external_id__in=set(exclude_external_ids))

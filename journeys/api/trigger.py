@@ -43,9 +43,10 @@ class TriggerInput(serializers.Serializer):
     ``properties`` for ``payload`` are accepted too."""
 
     # No length limits on identifiers: an id of any shape that does not exist is a 404.
-    external_id = serializers.CharField(required=False)
-    email = serializers.CharField(required=False)
-    customer_id = serializers.CharField(required=False)
+    # Blank or null counts as not given: the seed's "Missing required parameter".
+    external_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    email = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    customer_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     payload = serializers.DictField(required=False, default=dict)
     external_ids = serializers.ListField(
         child=serializers.CharField(max_length=255), required=False
@@ -128,7 +129,15 @@ class JourneyTriggerView(WorkspaceApiView):
                 ),
                 description="Enrolled (single) or the bulk counts",
             ),
-            200: OpenApiResponse(SingleOutput, description="Not enrolled, with the reason"),
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    "TriggerNotAccepted",
+                    serializers=[SingleOutput, BulkOutput],
+                    resource_type_field_name=None,
+                ),
+                description="Not enrolled, with the reason (single), or an empty list named"
+                " the audience (bulk, every count zero)",
+            ),
             **error_responses(400, 401, 404, 422, 429),
         },
         examples=[
@@ -157,7 +166,8 @@ class JourneyTriggerView(WorkspaceApiView):
                 exclude_external_ids=fields.get("exclude_external_ids"),
                 payload=fields["payload"],
             )
-            return Response(result.as_json(), status=status.HTTP_202_ACCEPTED)
+            accepted = status.HTTP_200_OK if result.named_nobody else status.HTTP_202_ACCEPTED
+            return Response(result.as_json(), status=accepted)
         customer = customer_resolve(
             workspace=self.workspace,
             customer_id=fields.get("customer_id"),

@@ -243,3 +243,34 @@ def test_bulk_entry_runs_the_same_queries_whatever_the_audience_size(
     # Auth, rate-limit bookkeeping, journey, segments, one classify-and-insert statement,
     # transaction control: a fixed handful, never one per customer.
     assert len(queries) <= 12, [q["sql"][:120] for q in queries]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"external_ids": []},
+        {"segment_ids": []},
+        {"externalIds": [], "segmentIds": ["{segment}"]},
+        {"external_ids": [], "exclude_external_ids": ["user_0"]},
+    ],
+)
+def test_an_empty_audience_list_enrolls_nobody_with_zero_counts(
+    client, api_base, workspace, journey, people, body
+):
+    everyone = segment_create(workspace, people)
+    body = {
+        name: [everyone.public_id if value == "{segment}" else value for value in values]
+        for name, values in body.items()
+    }
+    response = trigger(client, api_base, journey, body)
+
+    assert response.status_code == 200
+    assert response.json() == {"enrolled_count": 0, "not_enrolled": not_enrolled()}
+    assert not Enrollment.objects.exists()
+
+
+def test_an_unknown_segment_fails_even_beside_an_empty_list(client, api_base, journey, people):
+    response = trigger(client, api_base, journey, {"external_ids": [], "segment_ids": ["seg_x"]})
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Error resolving segments")

@@ -130,11 +130,24 @@ def test_event_triggered_journey_is_an_invalid_journey_type(client, api_base, wo
     assert response.json()["error"].startswith("Invalid journey type")
 
 
-def test_no_identifier_is_a_missing_required_parameter(client, api_base, journey):
-    response = trigger(client, api_base, journey.public_id, {"payload": {"a": 1}})
+@pytest.mark.parametrize(
+    "identifiers",
+    [
+        {},
+        {"external_id": ""},
+        {"external_id": None},
+        {"externalId": "", "email": "  ", "customer_id": None},
+        {"email": None},
+        {"customerId": ""},
+    ],
+)
+def test_no_identifier_is_a_missing_required_parameter(client, api_base, journey, ada, identifiers):
+    body = {**identifiers, "payload": {"a": 1}}
+    response = trigger(client, api_base, journey.public_id, body)
 
     assert response.status_code == 400
     assert response.json()["error"].startswith("Missing required parameter")
+    assert not Enrollment.objects.exists()
 
 
 @pytest.mark.parametrize(
