@@ -393,8 +393,8 @@ def _normalize_schema(collector: _Collector, raw: Any) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             collector.add(f"{location} must be an object with name and type", field=location)
             continue
-        collector.unknown(item, ("name", "type"), prefix=f"{location}.")
-        name, field_type = item.get("name"), item.get("type")
+        collector.unknown(item, ("name", "type", "required"), prefix=f"{location}.")
+        name, field_type, required = item.get("name"), item.get("type"), item.get("required")
         if not isinstance(name, str) or not name:
             collector.add(f"{location}.name must be a non-empty string", field=f"{location}.name")
         elif name in seen:
@@ -407,7 +407,14 @@ def _normalize_schema(collector: _Collector, raw: Any) -> list[dict[str, Any]]:
                 + (f" (got {field_type!r})" if field_type is not None else ""),
                 field=f"{location}.type",
             )
-        schema.append({"name": name, "type": field_type})
+        if not (required is None or isinstance(required, bool)):
+            collector.add(
+                f"{location}.required must be true or false", field=f"{location}.required"
+            )
+        entry = {"name": name, "type": field_type}
+        if required is True:  # written only when true: documents without it round-trip
+            entry["required"] = True
+        schema.append(entry)
     return schema
 
 

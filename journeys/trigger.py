@@ -118,15 +118,18 @@ def _parses_as_iso_datetime(value: str) -> bool:
 
 
 def payload_problems(*, version: JourneyVersion, payload: dict[str, Any]) -> list[str]:
-    """Type errors of payload fields declared in the trigger schema.
+    """Type errors of payload fields declared in the trigger schema, and fields marked
+    ``required`` that are missing (or null).
 
-    Missing fields are not errors: a run that reaches a step needing one fails there,
-    which is what a caller with an evolving payload expects.
+    Other missing fields are not errors: a run that reaches a step needing one fails
+    there, which is what a caller with an evolving payload expects.
     """
     problems = []
     for field in version.definition.get("trigger", {}).get("schema") or []:
         name, expected = field.get("name"), field.get("type")
-        if name in payload and payload[name] is not None:
+        if field.get("required") and payload.get(name) is None:
+            problems.append(f"payload.{name} is required ({expected})")
+        elif name in payload and payload[name] is not None:
             check = _SCHEMA_CHECKS.get(expected)
             if check and not check(payload[name]):
                 got = type(payload[name]).__name__

@@ -58,6 +58,9 @@ class DefinitionErrorSerializer(serializers.Serializer):
 class SchemaFieldSerializer(serializers.Serializer):
     name = serializers.CharField()
     type = serializers.ChoiceField(choices=SCHEMA_FIELD_TYPES)
+    required = serializers.BooleanField(
+        required=False, help_text="a trigger without this payload field is refused (400)"
+    )
 
 
 class TriggerSerializer(serializers.Serializer):

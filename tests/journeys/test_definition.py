@@ -761,3 +761,28 @@ def test_entry_conditions_may_read_customer_payload_and_schema_fields(journey_do
     }
 
     assert definition_publish_problems(document)[0] == []
+
+
+def test_a_schema_field_may_be_required_and_only_true_is_written():
+    document = copy.deepcopy(EVERY_STEP_TYPE)
+    document["trigger"]["schema"] = [
+        {"name": "plan", "type": "string", "required": True},
+        {"name": "total", "type": "number", "required": False},
+    ]
+
+    schema = definition_normalize(document)["trigger"]["schema"]
+
+    assert schema == [
+        {"name": "plan", "type": "string", "required": True},
+        {"name": "total", "type": "number"},
+    ]
+
+
+@pytest.mark.parametrize("value", [1, "yes", [], {}])
+def test_a_schema_fields_required_flag_must_be_a_boolean(value):
+    document = copy.deepcopy(EVERY_STEP_TYPE)
+    document["trigger"]["schema"] = [{"name": "plan", "type": "string", "required": value}]
+
+    messages = [problem["message"] for problem in problems_of(document)]
+
+    assert "trigger.schema[0].required must be true or false" in messages

@@ -294,3 +294,30 @@ def test_an_id_of_any_shape_that_does_not_exist_is_404(client, api_base, journey
 
     assert response.status_code == 404
     assert response.json() == {"error": "Customer not found"}
+
+
+def test_a_required_payload_field_missing_or_null_is_400_naming_it(
+    client, api_base, workspace, ada
+):
+    journey = journey_create(
+        workspace,
+        trigger={
+            "schema": [
+                {"name": "plan", "type": "string", "required": True},
+                {"name": "total", "type": "number"},
+            ]
+        },
+    )
+    url_id = journey.public_id
+
+    missing = trigger(client, api_base, url_id, {"external_id": "user_ada", "payload": {}})
+    null = trigger(client, api_base, url_id, {"external_id": "user_ada", "payload": {"plan": None}})
+    given = trigger(
+        client, api_base, url_id, {"external_id": "user_ada", "payload": {"plan": "pro"}}
+    )
+
+    for response in (missing, null):
+        assert response.status_code == 400
+        assert response.json()["error"] == "payload.plan is required (string)"
+    assert given.status_code == 202  # total is optional
+    assert Enrollment.objects.count() == 1
