@@ -176,7 +176,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
-    # Due runs are found by this sweep (durable timers); see journeys.engine.
+    # Due runs are found by this sweep (durable timers); see journeys.dispatch.
     # A sweep still queued when the next ones are due is dropped: they do its work. (Not
     # sooner: the expiry is beat's clock read by a worker's, which may run ahead.)
     "runs-sweep": {

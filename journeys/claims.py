@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from journeys.leases import lease_duration
@@ -88,8 +88,7 @@ def runs_claim_due(*, limit: int, now: datetime | None = None) -> Claim:
             more = _some_journey_filled_its_share(taken)
             if not more or len(rows) >= limit:
                 break
-    ordered = sorted(rows, key=lambda row: (row[1], row[0]))
-    return Claim(token, {pk: due for pk, due, _, _ in ordered}, more=more)
+    return Claim(token, {pk: due for pk, due, _, _ in rows}, more=more)
 
 
 def _some_journey_filled_its_share(rows: list[_Row]) -> bool:
@@ -117,21 +116,21 @@ def runs_claim(*, run_ids: list[int], now: datetime | None = None) -> Claim:
         )
         if due:
             _lease(list(due), token, until)
-    return Claim(token, dict(sorted(due.items(), key=lambda item: (item[1], item[0]))))
+    return Claim(token, due)
 
 
 def due_runs_exist(*, now: datetime | None = None) -> bool:
     """Whether any live journey has a due run: one index probe per live journey."""
     now = now or timezone.now()
-    return Journey.objects.filter(status=Journey.Status.LIVE).filter(_has_due_runs(now)).exists()
+    live = Journey.objects.filter(status=Journey.Status.LIVE)
+    return live.filter(Exists(_due_runs(OuterRef("pk"), now))).exists()
 
 
-def _has_due_runs(now: datetime) -> Exists:
-    return Exists(
-        Enrollment.objects.filter(
-            journey_id=OuterRef("pk"), state=Enrollment.State.ACTIVE, wake_at__lte=now
-        )
-    )
+def _due_runs(journey: int | OuterRef, now: datetime) -> QuerySet[Enrollment]:
+    """A journey's due runs (``enrollment_due_per_journey_idx``), oldest first."""
+    return Enrollment.objects.filter(
+        journey_id=journey, state=Enrollment.State.ACTIVE, wake_at__lte=now
+    ).order_by("wake_at")
 
 
 def _lease(run_ids: list[int], token: uuid.UUID, until: datetime) -> None:
@@ -208,13 +207,7 @@ def _claim_due_one_writer(
     with transaction.atomic():
         journey_ids = list(
             Journey.objects.filter(status=Journey.Status.LIVE)
-            .annotate(
-                oldest=Enrollment.objects.filter(
-                    journey_id=OuterRef("pk"), state=Enrollment.State.ACTIVE, wake_at__lte=now
-                )
-                .order_by("wake_at")
-                .values("wake_at")[:1]
-            )
+            .annotate(oldest=_due_runs(OuterRef("pk"), now).values("wake_at")[:1])
             .filter(oldest__isnull=False)
             .order_by("oldest")
             .values_list("pk", flat=True)[:limit]
@@ -226,11 +219,7 @@ def _claim_due_one_writer(
         for journey_id in journey_ids:
             rows.extend(
                 (pk, due, journey_id, share)
-                for pk, due in Enrollment.objects.filter(
-                    journey_id=journey_id, state=Enrollment.State.ACTIVE, wake_at__lte=now
-                )
-                .order_by("wake_at")
-                .values_list("pk", "wake_at")[:share]
+                for pk, due in _due_runs(journey_id, now).values_list("pk", "wake_at")[:share]
             )
         rows = rows[:limit]
         _lease([pk for pk, *_ in rows], token, until)

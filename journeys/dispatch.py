@@ -10,7 +10,7 @@ waiting in the queue per chain.
 The sweep (beat, every second) starts chains: when runs are due and fewer than
 ``PULLS_WAITING`` pulls wait in their queue, it adds the difference. It is cheap when
 nothing is due (one index probe per live journey), never piles up (beat's copies
-expire after two periods, and a sweep that finds another one running returns at once),
+expire after ten seconds, and a sweep that finds another one running returns at once),
 and never claims anything itself.
 
 Queues (``settings.CELERY_TASK_QUEUES``): ``runs.now`` carries the first steps of runs
@@ -26,13 +26,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from celery import current_app
+from django.conf import settings
 from django.db import connection, transaction
 from kombu.exceptions import ChannelError
 
 from journeys.claims import due_runs_exist
 
-#: Queue of the pulls; see the module docstring for the others.
-PULL_QUEUE = "runs.due"
+#: Queue of the pulls, as routed in settings; see the module docstring for the others.
+PULL_QUEUE = settings.CELERY_TASK_ROUTES["journeys.tasks.runs_pull"]["queue"]
 #: Pulls the sweep keeps waiting while runs are due: each starts a chain.
 PULLS_WAITING = 2
 #: Held (transaction-scoped) by the sweep on PostgreSQL: one sweep at a time.
