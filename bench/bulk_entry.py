@@ -209,7 +209,7 @@ def enrollments_count(fixture: Fixture) -> int:
 
 def raw_insert(fixture: Fixture) -> tuple[float, int]:
     """The floor: the entry core's INSERT columns straight from the memberships."""
-    from journeys.entry import run_context
+    from journeys.entry.core import run_context
 
     context = json.dumps(run_context(payload=PAYLOAD))
     statement = (

@@ -329,7 +329,11 @@ def runs_insert(journeys: Journeys, *, prefix: str, wake_at: datetime) -> int:
 
 def b_trigger(phase: Phase, number: int) -> None:
     """Trigger B for customer ``b_<phase>_<number>`` as the API view does."""
-    from journeys.trigger import customer_resolve, journey_for_trigger, journey_trigger_customer
+    from journeys.entry.service import (
+        customer_resolve,
+        journey_for_trigger,
+        journey_trigger_customer,
+    )
 
     journeys = phase.journeys
     started, clock = time.time(), time.perf_counter()

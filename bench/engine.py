@@ -4,7 +4,7 @@ What it measures
     * ``engine``: ``--runs`` runs (default 2,000) of a live journey whose steps never
       leave the process: branch -> split -> repeat (x2, looping back to the branch) ->
       exit, i.e. 10 steps per run. The runs are enrolled with the bulk path
-      (``journeys.entry.journey_enroll`` over a queryset), then a real
+      (``journeys.entry.core.journey_enroll`` over a queryset), then a real
       ``celery -A config worker`` (prefork, ``--concurrency``, default 2) and a real
       ``celery -A config beat`` (``runs_sweep`` every second) are started and walk them.
       Time runs from the first step's start (the first claim handed to a worker) to
@@ -129,7 +129,7 @@ def engine_round(args: argparse.Namespace, processes: Processes, number: int) ->
     import redis
 
     from customers.models import Customer
-    from journeys.entry import journey_enroll
+    from journeys.entry.core import journey_enroll
     from journeys.models import Enrollment
 
     workspace, journey, version = journey_publish(name=f"Engine bench {number}", steps=STEPS)
@@ -239,7 +239,7 @@ def noop_round(args: argparse.Namespace, processes: Processes, tasks: int) -> No
 
 def profile(args: argparse.Namespace) -> None:
     from customers.models import Customer
-    from journeys.entry import journey_enroll
+    from journeys.entry.core import journey_enroll
 
     workspace, journey, version = journey_publish(name="Engine bench profile", steps=STEPS)
     customers_load(workspace_id=workspace.pk, count=args.profile_runs, prefix="p_")

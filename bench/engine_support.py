@@ -7,7 +7,7 @@ environment set before ``django.setup()``, data loading, CPU accounting):
 - real ``celery worker`` / ``celery beat`` subprocesses in their own sessions, logging
   to files, stopped at the end (also on errors, Ctrl-C and SIGTERM);
 - the resident memory of a process tree, read from ``/proc``;
-- an in-process profile of ``journeys.engine.runs_walk``, in batches as a worker walks
+- an in-process profile of ``journeys.engine.runner.runs_walk``, in batches as a worker walks
   runs: SQL statements per run (Django's ``CaptureQueriesContext``), time in SQL, and a
   cProfile summary by area;
 - ``noop_app``: a bare Celery app on the same broker with one no-op task, the baseline
@@ -320,9 +320,9 @@ def walks_profile(run_ids: list[int], *, label: str, capture_share: float = 0.5)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from journeys.claims import runs_claim
-    from journeys.engine import runs_walk
-    from journeys.tasks import ADVANCE_BATCH
+    from journeys.engine.claims import runs_claim
+    from journeys.engine.runner import runs_walk
+    from journeys.engine.tasks import ADVANCE_BATCH
 
     with CaptureQueriesContext(connection) as claim_queries:
         started = time.perf_counter()

@@ -157,8 +157,8 @@ def journey_publish(
     published (the graph validated). Creates a workspace unless given one. Returns
     (workspace, journey, version)."""
     from customers.models import Workspace
-    from journeys.services import journey_import
-    from journeys.services import journey_publish as publish
+    from journeys.authoring.services import journey_import
+    from journeys.authoring.services import journey_publish as publish
 
     workspace = workspace or Workspace.objects.create(name=name)
     journey = journey_import(

@@ -14,7 +14,7 @@ What it measures
       this is not clearly faster than ``bare x1``, the sink itself is the bottleneck.
     * ``engine``: ``--messages`` runs of a live one-step journey (``send`` e-mail,
       Liquid subject and body), enrolled with the bulk path
-      (``journeys.entry.journey_enroll``) and walked by a real ``celery -A config
+      (``journeys.entry.core.journey_enroll``) and walked by a real ``celery -A config
       worker`` (prefork, ``--concurrency``, default 2, hence 2 SMTP connections) fed by
       a real ``celery -A config beat``, with ``EMAIL_URL=smtp://127.0.0.1:<port>``.
       Each message costs the engine its idempotency record (a Message row written
@@ -210,7 +210,7 @@ def engine_round(
 ) -> tuple[float, float, float]:
     """(messages/s, seconds, worker CPU seconds per message) through the engine."""
     from customers.models import Customer
-    from journeys.entry import journey_enroll
+    from journeys.entry.core import journey_enroll
 
     workspace, journey, version = journey_publish(name=f"Sends bench {number}", steps=STEPS)
     customers_load(workspace_id=workspace.pk, count=args.messages, prefix=f"r{number}_")
@@ -255,7 +255,7 @@ def engine_round(
 
 def profile(args: argparse.Namespace) -> None:
     from customers.models import Customer
-    from journeys.entry import journey_enroll
+    from journeys.entry.core import journey_enroll
 
     workspace, journey, version = journey_publish(name="Sends bench profile", steps=STEPS)
     customers_load(workspace_id=workspace.pk, count=args.profile_runs, prefix="p_")

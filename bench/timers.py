@@ -3,7 +3,7 @@
 What it measures
     A live journey whose only step is a delay (``wait``, then the run completes). Runs
     waiting on it are written by SQL exactly as the engine leaves a run that waits
-    (``journeys.engine._Walker.wait``): the enrollment ``active`` on ``current_step =
+    (``journeys.engine.walker``): the enrollment ``active`` on ``current_step =
     'wait'`` with ``wake_at`` set and no lease, plus the delay's open StepRun (visit 1,
     ``finished_at`` NULL, outcome ``waiting``), so the walker resumes that visit.
 
@@ -271,7 +271,7 @@ def profile(args: argparse.Namespace, journey: Journey, waiting: int) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from journeys.claims import runs_claim_due
+    from journeys.engine.claims import runs_claim_due
 
     timings = []
     for _ in range(20):

@@ -15,4 +15,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # Celery's Django fixup closes the database connection around every task unless told
 # to reuse it; each task would then pay a new PostgreSQL session (5-9 ms here).
 app.conf.CELERY_DB_REUSE_MAX = 1000
+# Each app's ``tasks`` module, and the task modules of the journeys' sub-packages.
 app.autodiscover_tasks()
+app.autodiscover_tasks(["journeys.engine", "journeys.entry"])

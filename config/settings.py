@@ -156,7 +156,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # Queues, served by a worker in this order on Redis (which pops them by priority, not in
 # turns; the embedded default's filesystem broker takes them in turns): a trigger's first
 # steps and the sweep, then everything else, then the batches of due runs that a
-# campaign's burst queues (journeys.dispatch). `celery -A config worker -Q runs.now`
+# campaign's burst queues (journeys.engine.dispatch). `celery -A config worker -Q runs.now`
 # runs a worker that serves triggers alone.
 CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in ("runs.now", "celery", "runs.due")]
 CELERY_TASK_DEFAULT_QUEUE = "celery"
@@ -176,7 +176,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
-    # Due runs are found by this sweep (durable timers); see journeys.dispatch.
+    # Due runs are found by this sweep (durable timers); see journeys.engine.dispatch.
     # A sweep still queued when the next ones are due is dropped: they do its work. (Not
     # sooner: the expiry is beat's clock read by a worker's, which may run ahead.)
     "runs-sweep": {

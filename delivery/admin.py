@@ -15,7 +15,7 @@ from django.http import HttpRequest
 
 from customers.errors import InvalidRequest
 from delivery.models import WebhookDelivery, WebhookEndpoint
-from delivery.state_webhooks import EVENT_TYPES, webhook_secret_new, webhook_url_validate
+from delivery.state_webhooks.endpoints import EVENT_TYPES, webhook_secret_new, webhook_url_validate
 
 
 class WebhookEndpointForm(forms.ModelForm):

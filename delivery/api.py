@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from customers.http import WorkspaceApiView
 from customers.openapi import error_responses
 from delivery.models import WebhookEndpoint
-from delivery.state_webhooks import (
+from delivery.state_webhooks.endpoints import (
     EVENT_TYPES,
     webhook_endpoint_create,
     webhook_endpoint_delete,

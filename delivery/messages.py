@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from config.db import row_update_unflushed
+from customers.db import row_update_unflushed
 from delivery.email import EmailSendError, email_send
 from delivery.models import Message
 from delivery.outbound import OutboundError, http_request

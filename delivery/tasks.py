@@ -1,4 +1,4 @@
-"""Celery tasks for state webhooks: thin interfaces over :mod:`delivery.state_webhooks`.
+"""Celery tasks for state webhooks: thin interfaces over :mod:`delivery.state_webhooks.sender`.
 
 Retries are not Celery retries: a failed attempt sets ``next_attempt_at`` in the
 database and the sweep, run by beat every few seconds, enqueues whatever is due. No
@@ -8,7 +8,7 @@ survive broker and worker restarts.
 
 from celery import shared_task
 
-from delivery.state_webhooks import webhook_deliveries_due, webhook_delivery_attempt
+from delivery.state_webhooks.sender import webhook_deliveries_due, webhook_delivery_attempt
 
 #: Deliveries enqueued per sweep. A backlog larger than this drains over several sweeps.
 SWEEP_BATCH = 500

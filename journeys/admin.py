@@ -1,8 +1,8 @@
 """The admin is the journey editor: edit a draft, check it, publish, pause, archive.
 
 The editor stores exactly what the importer stores: the form normalises the definition
-through :mod:`journeys.definition`, so the admin and the JSON describe the same thing
-and an export round-trips. Lifecycle actions call :mod:`journeys.services` and report
+through :mod:`journeys.authoring.definition`, so the admin and the JSON describe the same thing
+and an export round-trips. Lifecycle actions call :mod:`journeys.authoring.services` and report
 every publish problem as an admin message. Versions, enrollments and step runs are
 read-only: they are history.
 """
@@ -18,15 +18,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from customers.errors import Conflict, InvalidRequest
-from journeys.definition import definition_from_journey, definition_normalize
-from journeys.definition import journey_fields_from_definition as fields_from_definition
-from journeys.models import Enrollment, Journey, JourneyVersion, StepRun
-from journeys.services import (
+from journeys.authoring.definition import definition_from_journey, definition_normalize
+from journeys.authoring.definition import journey_fields_from_definition as fields_from_definition
+from journeys.authoring.services import (
     journey_archive,
     journey_pause,
     journey_publish,
     journey_publish_check,
 )
+from journeys.models import Enrollment, Journey, JourneyVersion, StepRun
 
 DEFINITION_COLUMNS = (
     "name",

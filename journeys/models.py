@@ -151,7 +151,7 @@ class Enrollment(models.Model):
             models.Index(
                 fields=["journey", "customer", "state"], name="enrollment_entry_rules_idx"
             ),
-            # Claims (journeys.claims): per live journey, WHERE journey_id = %s AND
+            # Claims (journeys.engine.claims): per live journey, WHERE journey_id = %s AND
             # state = 'active' AND wake_at <= now ORDER BY wake_at. Claimed runs move
             # their wake_at to the lease's expiry, out of the range claims read. The
             # condition on wake_at keeps the entry rules' "is a run active?" probes,

@@ -1,8 +1,10 @@
-"""Journeys API routes, relative to /api/v1/workspaces/<workspace_id>/."""
+"""Journeys API routes, relative to /api/v1/workspaces/<workspace_id>/: authoring,
+the native trigger and runs."""
 
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("journeys.api.journey_urls")),
-    path("", include("journeys.api.run_urls")),
+    path("", include("journeys.authoring.urls")),
+    path("", include("journeys.entry.urls")),
+    path("", include("journeys.engine.urls")),
 ]

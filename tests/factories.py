@@ -6,7 +6,7 @@ from typing import Any
 from django.utils import timezone
 
 from customers.models import Customer, Workspace
-from journeys.definition import definition_normalize, journey_fields_from_definition
+from journeys.authoring.definition import definition_normalize, journey_fields_from_definition
 from journeys.models import Enrollment, Journey, JourneyVersion
 from segments.models import Segment, SegmentMembership
 

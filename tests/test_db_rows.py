@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from config.db import row_update_unflushed, rows_update
+from customers.db import row_update_unflushed, rows_update
 from delivery.models import Message
 from journeys.models import Enrollment, StepRun
 from tests.factories import customers_create, journey_create

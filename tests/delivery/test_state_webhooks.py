@@ -27,16 +27,15 @@ from django.utils import timezone
 
 from config.celery import app as celery_app
 from customers.models import Workspace
-from delivery import state_webhooks
 from delivery.models import WebhookDelivery, WebhookEndpoint
-from delivery.state_webhooks import (
+from delivery.state_webhooks import outbox
+from delivery.state_webhooks.endpoints import webhook_endpoint_create
+from delivery.state_webhooks.outbox import webhook_events_record, webhook_events_record_many
+from delivery.state_webhooks.sender import (
     LEASE,
     RETRY_SCHEDULE,
     webhook_deliveries_due,
     webhook_delivery_attempt,
-    webhook_endpoint_create,
-    webhook_events_record,
-    webhook_events_record_many,
 )
 from delivery.tasks import webhook_deliveries_sweep, webhook_delivery_send
 
@@ -464,7 +463,7 @@ def test_a_large_batch_kicks_one_sweep_instead_of_a_task_each(
     monkeypatch,
 ):  # fmt: skip
     _endpoint(workspace, receiver.url)
-    monkeypatch.setattr(state_webhooks, "KICK_LIMIT", 2)
+    monkeypatch.setattr(outbox, "KICK_LIMIT", 2)
     sweeps = []
     monkeypatch.setattr(webhook_deliveries_sweep, "delay", lambda: sweeps.append(1) or None)
 

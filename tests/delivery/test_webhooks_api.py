@@ -7,7 +7,8 @@ from django.urls import Resolver404, include, path, resolve
 
 from config import urls as project_urls
 from delivery.models import WebhookDelivery, WebhookEndpoint
-from delivery.state_webhooks import EVENT_TYPES, webhook_endpoint_create, webhook_events_record
+from delivery.state_webhooks.endpoints import EVENT_TYPES, webhook_endpoint_create
+from delivery.state_webhooks.outbox import webhook_events_record
 
 
 def _project_mounts_webhooks() -> bool:

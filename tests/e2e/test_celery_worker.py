@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from journeys.entry.tasks import idempotency_records_purge
 from journeys.models import IdempotencyRecord
-from journeys.tasks import idempotency_records_purge
 
 
 def test_worker_purges_expired_idempotency_records(celery_worker_process, workspace):

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
+from journeys.authoring.services import journey_import, journey_publish
 from journeys.models import Journey
-from journeys.services import journey_import, journey_publish
 
 
 @pytest.fixture

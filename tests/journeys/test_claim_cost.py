@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from journeys.claims import claim_due_statement, runs_claim_due
+from journeys.engine.claims import claim_due_statement, runs_claim_due
 from journeys.models import Enrollment
 from tests.factories import customers_create, journey_create, runs_waiting_create
 

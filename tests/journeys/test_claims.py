@@ -6,9 +6,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from journeys.claims import due_runs_exist, runs_claim, runs_claim_due
+from journeys.authoring.services import journey_pause
+from journeys.engine.claims import due_runs_exist, runs_claim, runs_claim_due
 from journeys.models import Enrollment
-from journeys.services import journey_pause
 from tests.factories import customers_create, journey_create, runs_waiting_create
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from django.utils import timezone
 
-from journeys.claims import runs_claim_due
+from journeys.engine.claims import runs_claim_due
 from tests.concurrency import in_parallel
 from tests.factories import customers_create, journey_create, runs_waiting_create
 

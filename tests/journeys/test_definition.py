@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from customers.errors import InvalidRequest
-from journeys.definition import (
+from journeys.authoring.definition import (
     definition_from_journey,
     definition_normalize,
     definition_publish_problems,

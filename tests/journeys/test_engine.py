@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from customers.models import Customer
 from delivery.models import Message
-from journeys.claims import runs_claim, runs_claim_due
-from journeys.engine import runs_walk
+from journeys.authoring.services import journey_archive, journey_pause, journey_publish
+from journeys.engine.claims import runs_claim, runs_claim_due
+from journeys.engine.runner import runs_walk
 from journeys.models import Enrollment, Journey, StepRun
-from journeys.services import journey_archive, journey_pause, journey_publish
 from tests.factories import journey_create
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +88,7 @@ def test_branch_split_update_and_exit_walk_in_one_go(client, api_base, workspace
 
 
 def test_split_takes_the_same_path_for_the_same_run_and_visit(client, api_base, workspace):
-    from journeys.steps import StepInput, split_step
+    from journeys.engine.steps import StepInput, split_step
 
     paths = [{"percentage": 30, "next": "a"}, {"percentage": 70, "next": "b"}]
     step = {"key": "ab", "type": "split", "paths": paths}
@@ -388,7 +388,8 @@ def test_run_detail_shows_the_timeline_with_messages(client, api_base, workspace
 
 def test_run_events_reach_webhook_endpoints_signed(client, api_base, workspace, ada, http_server):
     from delivery.models import WebhookDelivery
-    from delivery.state_webhooks import webhook_delivery_attempt, webhook_endpoint_create
+    from delivery.state_webhooks.endpoints import webhook_endpoint_create
+    from delivery.state_webhooks.sender import webhook_delivery_attempt
 
     http_server.routes["/hooks"] = (200, {})
     webhook_endpoint_create(workspace=workspace, url=http_server.base_url + "/hooks")

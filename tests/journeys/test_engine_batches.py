@@ -18,13 +18,13 @@ from django.utils import timezone
 from customers.models import Customer
 from delivery import messages
 from delivery.models import Message
-from journeys import steps
-from journeys.claims import runs_claim
-from journeys.engine import runs_walk
-from journeys.entry import journey_enroll
-from journeys.leases import LeaseLost, LeaseWatch
+from journeys.authoring.services import journey_archive
+from journeys.engine import steps
+from journeys.engine.claims import runs_claim
+from journeys.engine.leases import LeaseLost, LeaseWatch
+from journeys.engine.runner import runs_walk
+from journeys.entry.core import journey_enroll
 from journeys.models import Enrollment, StepRun
-from journeys.services import journey_archive
 from tests.factories import customers_create, journey_create
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from journeys.definition import definition_from_journey
-from journeys.services import journey_import, journey_publish
+from journeys.authoring.definition import definition_from_journey
+from journeys.authoring.services import journey_import, journey_publish
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "journeys" / "examples").glob("*.json"))
 

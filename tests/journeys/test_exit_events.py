@@ -10,10 +10,10 @@ import pytest
 
 from customers.models import Customer
 from delivery.models import WebhookDelivery
-from delivery.state_webhooks import webhook_endpoint_create
-from journeys.entry import journey_enroll
+from delivery.state_webhooks.endpoints import webhook_endpoint_create
+from journeys.authoring.services import journey_archive
+from journeys.entry.core import journey_enroll
 from journeys.models import Enrollment
-from journeys.services import journey_archive
 from tests.factories import customers_create, journey_create, run_finish
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from journeys.idempotency import idempotency_records_purge
+from journeys.entry.idempotency import idempotency_records_purge
 from journeys.models import Enrollment, IdempotencyRecord
 from tests.factories import journey_create
 from tests.journeys.test_trigger_concurrency import fire_in_parallel

@@ -6,8 +6,8 @@ import json
 import pytest
 from django.utils import timezone
 
+from journeys.authoring.services import journey_import
 from journeys.models import Enrollment, Journey, StepRun
-from journeys.services import journey_import
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,8 @@ import pytest
 from django.db import connection, transaction
 
 from customers.errors import Conflict, InvalidRequest
-from journeys.definition import definition_from_journey
-from journeys.models import Journey, JourneyVersion
-from journeys.services import (
+from journeys.authoring.definition import definition_from_journey
+from journeys.authoring.services import (
     journey_archive,
     journey_import,
     journey_pause,
@@ -17,6 +16,7 @@ from journeys.services import (
     journey_publish_check,
     journey_update,
 )
+from journeys.models import Journey, JourneyVersion
 from tests.concurrency import in_parallel
 
 pytestmark = pytest.mark.django_db

@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
+from journeys.authoring.services import journey_import
 from journeys.models import Journey, JourneyVersion
-from journeys.services import journey_import
 
 pytestmark = pytest.mark.django_db
 

@@ -281,7 +281,7 @@ def test_run_of_another_workspace_is_404(client, api_base, other_workspace):
 
 def test_blank_email_is_a_missing_parameter_not_a_match(workspace):
     from customers.errors import InvalidRequest
-    from journeys.trigger import customer_resolve
+    from journeys.entry.service import customer_resolve
 
     Customer.objects.create(workspace=workspace, external_id="no-email")
 

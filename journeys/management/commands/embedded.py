@@ -18,7 +18,7 @@ import urllib.request
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from journeys.demo import demo_setup
+from journeys.authoring.demo import demo_setup
 
 READY_TIMEOUT_SECONDS = 90
 WORKER_READY_MARK = "ready."

@@ -15,9 +15,9 @@ from django.db import transaction
 
 from customers.errors import DomainError
 from customers.models import Workspace
-from journeys.definition import definition_from_journey, definition_publish_problems
+from journeys.authoring.definition import definition_from_journey, definition_publish_problems
+from journeys.authoring.services import journey_import, journey_publish
 from journeys.models import Journey
-from journeys.services import journey_import, journey_publish
 
 
 def _problem_lines(problems: list[dict[str, Any]]) -> list[str]:

@@ -1,12 +1,12 @@
 """The engine: walks claimed runs through their steps, a batch at a time.
 
-The database is the source of truth. A claim (:mod:`journeys.claims`) gives a worker a
+The database is the source of truth. A claim (:mod:`journeys.engine.claims`) gives a worker a
 lease (a token and an expiry) over a batch of due runs. Every write the engine makes
 checks the token, so a run whose lease expired (its worker died) and was claimed again
 has one owner at a time. Celery only carries ids: losing a task delays a run until its
 lease expires and a later claim takes it again.
 
-:func:`runs_walk` drives one :class:`~journeys.walker.RunWalker` per run of a batch.
+:func:`runs_walk` drives one :class:`~journeys.engine.walker.RunWalker` per run of a batch.
 Each walks in memory until its run waits, ends, or is about to act on the outside
 world; then the batch's writes go to the database in one transaction, and the walkers
 whose lease held go on. A batch of one-e-mail runs costs three loads and two
@@ -24,13 +24,13 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from config.db import rows_update
+from customers.db import rows_update
 from delivery.models import Message
-from delivery.state_webhooks import webhook_events_record_many
-from journeys.claims import Claim
-from journeys.leases import LeaseLost, LeaseWatch, lease_duration
+from delivery.services import webhook_events_record_many
+from journeys.engine.claims import Claim
+from journeys.engine.leases import LeaseLost, LeaseWatch, lease_duration
+from journeys.engine.walker import Pause, RunWalker, Writes
 from journeys.models import Enrollment, Journey, StepRun, journey_version_get
-from journeys.walker import Pause, RunWalker, Writes
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ _JOURNEY_UNUSED_FIELDS = tuple(
 def _walkers_load(claim: Claim, watch: LeaseWatch) -> list[RunWalker]:
     """Load the runs still leased to us, with their visits so far, in three queries.
 
-    A leased run's ``wake_at`` holds its lease's expiry (see :mod:`journeys.claims`); in
+    A leased run's ``wake_at`` holds its lease's expiry (see :mod:`journeys.engine.claims`); in
     memory it gets back the moment the run fell due, which a resumed delay compares
     with the clock.
     """

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from kombu.exceptions import ChannelError
 
-from journeys.claims import due_runs_exist
+from journeys.engine.claims import due_runs_exist
 
 #: Queue of the pulls, as routed in settings; see the module docstring for the others.
 PULL_QUEUE = settings.CELERY_TASK_ROUTES["journeys.tasks.runs_pull"]["queue"]

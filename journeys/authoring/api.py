@@ -1,7 +1,7 @@
 """Journey definition API: list, import, read, replace, export, publish, pause, archive.
 
 Views only parse, call one service and render. Documents are validated by
-:mod:`journeys.definition` rather than by serializers, so a bad document answers every
+:mod:`journeys.authoring.definition` rather than by serializers, so a bad document answers every
 problem at once in the same ``{"step", "field", "message"}`` shape that publishing uses;
 the serializers below exist to document the shapes in the OpenAPI schema.
 """
@@ -19,21 +19,21 @@ from rest_framework.response import Response
 from customers.errors import NotFound
 from customers.http import WorkspaceApiView
 from customers.openapi import ErrorSerializer
-from journeys.definition import (
+from journeys.authoring.definition import (
     SCHEMA_FIELD_TYPES,
     STEP_TYPES,
     TRIGGER_TYPES,
     definition_from_journey,
     definition_publish_problems,
 )
-from journeys.models import Journey, JourneyVersion
-from journeys.services import (
+from journeys.authoring.services import (
     journey_archive,
     journey_import,
     journey_pause,
     journey_publish,
     journey_update,
 )
+from journeys.models import Journey, JourneyVersion
 
 # --- documentation serializers --------------------------------------------------------
 

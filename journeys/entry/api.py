@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from customers.errors import InvalidRequest
 from customers.http import WorkspaceApiView
 from customers.openapi import error_responses
-from journeys.idempotency import idempotent
-from journeys.trigger import (
+from journeys.entry.idempotency import idempotent
+from journeys.entry.service import (
     customer_resolve,
     journey_for_trigger,
     journey_trigger_bulk,

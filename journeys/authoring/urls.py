@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from journeys.api.journeys import (
+from journeys.authoring.api import (
     JourneyArchiveApi,
     JourneyDetailApi,
     JourneyExportApi,

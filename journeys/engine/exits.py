@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from customers.ids import public_id_sql
 from customers.models import Customer
 from delivery.models import WebhookDelivery, WebhookEndpoint
-from delivery.state_webhooks import (
+from delivery.services import (
     webhook_deliveries_kick_after_commit,
     webhook_endpoints_subscribed,
 )

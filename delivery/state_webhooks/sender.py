@@ -1,16 +1,9 @@
-"""State webhooks: run and journey events delivered to a workspace's own endpoints.
+"""Sending state webhooks: claim one delivery, sign it, POST it, record the outcome.
 
-The engine records an event in the same transaction as the state change it reports
-(the outbox pattern), so a committed change always has its deliveries and a rolled-back
-one never does. Delivery happens later, outside any transaction: a task claims one
-delivery row with a short lease, sends it, and writes the outcome. Retries are durable
-timers (``next_attempt_at``) found by a beat-driven sweep, so a back-off spanning a day
-holds nothing in a worker's memory and survives a broker or worker restart.
-
-Requests follow Standard Webhooks (https://www.standardwebhooks.com/): the body is
-``{"type", "timestamp", "data"}`` and the ``webhook-id`` / ``webhook-timestamp`` /
-``webhook-signature`` headers let a receiver verify it with any Standard Webhooks
-library given the endpoint's ``whsec_`` secret.
+Delivery happens outside any transaction: a task claims one delivery row with a short
+lease, sends it, and writes the outcome. Retries are durable timers
+(``next_attempt_at``) found by the sweep, so a back-off spanning a day holds nothing in
+a worker's memory and survives a broker or worker restart.
 """
 
 import base64
@@ -18,36 +11,18 @@ import hashlib
 import hmac
 import json
 import logging
-import secrets
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
-from customers.errors import InvalidRequest, NotFound
-from customers.models import Workspace
 from delivery.models import WebhookDelivery, WebhookEndpoint
 from delivery.outbound import BlockedDestination, OutboundError, http_request
+from delivery.state_webhooks.endpoints import SECRET_PREFIX
 
 logger = logging.getLogger(__name__)
-
-#: Every event type an endpoint can subscribe to; an endpoint with none gets them all.
-EVENT_TYPES: tuple[str, ...] = (
-    "run.entered",
-    "run.step_completed",
-    "run.completed",
-    "run.exited",
-    "run.failed",
-    "journey.published",
-    "journey.paused",
-    "journey.archived",
-)
 
 #: How long to wait before each attempt, counted from the end of the previous one
 #: (Standard Webhooks / Svix): immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -71,190 +46,6 @@ LEASE = timedelta(minutes=2)
 #: Response bodies are only kept as an error excerpt; there is no reason to read more.
 MAX_RESPONSE_BYTES = 64 * 1024
 ERROR_EXCERPT_CHARS = 500
-
-#: Up to this many new deliveries, each gets its own task on commit (the fast path);
-#: more than that (bulk entry) kicks one sweep instead of flooding the broker.
-KICK_LIMIT = 100
-
-#: Bounds the fan-out of every event and the work of an unpaginated list.
-MAX_ENDPOINTS_PER_WORKSPACE = 50
-
-SECRET_PREFIX = "whsec_"
-
-_url_validator = URLValidator(schemes=["http", "https"])
-
-
-# --- endpoints ------------------------------------------------------------------------
-
-
-def webhook_secret_new() -> str:
-    """``whsec_`` + base64 of 24 random bytes: the format Standard Webhooks libraries read."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
-
-
-def webhook_url_validate(url: str) -> str:
-    """An absolute http(s) URL, or :class:`InvalidRequest` naming the problem.
-
-    Where the URL points (loopback, private networks) is checked at send time by
-    :mod:`delivery.outbound`, after DNS resolution, where it cannot be dodged.
-    """
-    url = (url or "").strip()
-    if len(url) > WebhookEndpoint._meta.get_field("url").max_length:
-        raise InvalidRequest("url: must be at most 2048 characters")
-    try:
-        _url_validator(url)
-    except ValidationError:
-        raise InvalidRequest("url: must be an absolute http:// or https:// URL") from None
-    return url
-
-
-def webhook_event_types_validate(event_types: Iterable[str] | None) -> list[str]:
-    """Known event types, de-duplicated in the caller's order; empty means all."""
-    if event_types is None:
-        return []
-    if isinstance(event_types, str):
-        raise InvalidRequest("event_types: must be a list of event types")
-    cleaned: list[str] = []
-    for event_type in event_types:
-        if event_type not in EVENT_TYPES:
-            raise InvalidRequest(
-                f"event_types: unknown event type {event_type!r}",
-                allowed=list(EVENT_TYPES),
-            )
-        if event_type not in cleaned:
-            cleaned.append(event_type)
-    return cleaned
-
-
-def webhook_endpoint_create(
-    *, workspace: Workspace, url: str, event_types: Iterable[str] | None = None
-) -> tuple[WebhookEndpoint, str]:
-    """Register an endpoint; returns it with its signing secret, which callers show once."""
-    url = webhook_url_validate(url)
-    cleaned_types = webhook_event_types_validate(event_types)
-    if WebhookEndpoint.objects.filter(workspace=workspace).count() >= MAX_ENDPOINTS_PER_WORKSPACE:
-        raise InvalidRequest(
-            f"a workspace can have at most {MAX_ENDPOINTS_PER_WORKSPACE} webhook endpoints"
-        )
-    secret = webhook_secret_new()
-    endpoint = WebhookEndpoint.objects.create(
-        workspace=workspace, url=url, secret=secret, event_types=cleaned_types
-    )
-    return endpoint, secret
-
-
-def webhook_endpoint_list(*, workspace: Workspace) -> QuerySet[WebhookEndpoint]:
-    return WebhookEndpoint.objects.filter(workspace=workspace).order_by("created_at", "pk")
-
-
-def webhook_endpoint_get(*, workspace: Workspace, endpoint_id: str) -> WebhookEndpoint:
-    """The workspace's endpoint by public id; any other id is the same 404."""
-    endpoint = WebhookEndpoint.objects.filter(workspace=workspace, public_id=endpoint_id).first()
-    if endpoint is None:
-        raise NotFound("webhook endpoint not found")
-    return endpoint
-
-
-def webhook_endpoint_delete(*, workspace: Workspace, endpoint_id: str) -> None:
-    """Delete the endpoint and its delivery history (pending deliveries are dropped).
-
-    A send already in flight finishes, but its outcome has no row left to update.
-    """
-    webhook_endpoint_get(workspace=workspace, endpoint_id=endpoint_id).delete()
-
-
-# --- recording (the outbox) -----------------------------------------------------------
-
-
-def webhook_events_record(
-    *, workspace: Workspace | int, event_type: str, payload: dict[str, Any]
-) -> int:
-    """Queue one event for every enabled endpoint subscribed to it; returns how many.
-
-    Call it inside the transaction that makes the change: the deliveries commit or roll
-    back with it, and they are sent only after commit. ``workspace`` may be a Workspace
-    or its primary key, so the engine need not load the workspace to report a run.
-    """
-    return webhook_events_record_many(workspace=workspace, events=[(event_type, payload)])
-
-
-def webhook_events_record_many(
-    *, workspace: Workspace | int, events: Iterable[tuple[str, dict[str, Any]]]
-) -> int:
-    """:func:`webhook_events_record` for several events: one query, one insert.
-
-    The cost without endpoints is one indexed query, so the engine may call this on
-    every state change (bulk entry included) without checking first.
-    """
-    events = list(events)
-    for event_type, _payload in events:
-        if event_type not in EVENT_TYPES:
-            raise ValueError(f"unknown webhook event type {event_type!r}")
-    if not events:
-        return 0
-    workspace_id = workspace.pk if isinstance(workspace, Workspace) else workspace
-    endpoints = _enabled_endpoints(workspace_id)
-    if not endpoints:
-        return 0
-    now = timezone.now()
-    deliveries = [
-        WebhookDelivery(
-            endpoint_id=endpoint_id,
-            event_type=event_type,
-            payload=payload,
-            next_attempt_at=now,
-        )
-        for event_type, payload in events
-        for endpoint_id, subscribed in endpoints
-        if not subscribed or event_type in subscribed
-    ]
-    if not deliveries:
-        return 0
-    created = WebhookDelivery.objects.bulk_create(deliveries, batch_size=1000)
-    ids = [delivery.pk for delivery in created if delivery.pk is not None]
-    # robust: a broker outage must not turn a committed change into an error; the sweep
-    # sends these deliveries anyway.
-    transaction.on_commit(partial(_kick, ids, len(created)), robust=True)
-    return len(created)
-
-
-def webhook_endpoints_subscribed(*, workspace: Workspace | int, event_type: str) -> list[int]:
-    """Ids of the workspace's enabled endpoints that receive ``event_type``: for callers
-    that write many deliveries of one type with one ``INSERT ... SELECT``."""
-    workspace_id = workspace.pk if isinstance(workspace, Workspace) else workspace
-    return [
-        endpoint_id
-        for endpoint_id, subscribed in _enabled_endpoints(workspace_id)
-        if not subscribed or event_type in subscribed
-    ]
-
-
-def webhook_deliveries_kick_after_commit() -> None:
-    """Deliveries written in bulk are sent by one sweep once the transaction commits."""
-    from delivery.tasks import webhook_deliveries_sweep
-
-    transaction.on_commit(webhook_deliveries_sweep.delay, robust=True)
-
-
-def _enabled_endpoints(workspace_id: int) -> list[tuple[int, list[str]]]:
-    return list(
-        WebhookEndpoint.objects.filter(workspace_id=workspace_id, enabled=True).values_list(
-            "pk", "event_types"
-        )
-    )
-
-
-def _kick(ids: list[int], count: int) -> None:
-    """After commit: send small batches at once, leave big ones to a single sweep."""
-    # Imported here: the tasks module imports this one.
-    from delivery.tasks import webhook_deliveries_sweep, webhook_delivery_send
-
-    if len(ids) == count and count <= KICK_LIMIT:
-        for delivery_id in ids:
-            webhook_delivery_send.delay(delivery_id)
-    else:
-        webhook_deliveries_sweep.delay()
-
 
 # --- sending --------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from journeys.leases import lease_duration
+from journeys.engine.leases import lease_duration
 from journeys.models import Enrollment, Journey
 
 

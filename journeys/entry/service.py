@@ -14,7 +14,7 @@ from django.db.models import Field, Model, QuerySet
 
 from customers.errors import InvalidRequest, NotFound
 from customers.models import Customer, Workspace, normalize_email
-from journeys.entry import EntryResult, Outcome, entry_constants, journey_enroll
+from journeys.entry.core import EntryResult, Outcome, entry_constants, journey_enroll
 from journeys.models import Journey, JourneyVersion, journey_version_get
 from segments.conditions import condition_evaluate
 from segments.selectors import segment_members_q, segments_resolve

@@ -21,10 +21,9 @@ from typing import Any, NamedTuple
 from django.utils import timezone
 
 from delivery.models import Message
-from journeys.context import run_template_context
-from journeys.leases import LeaseWatch
-from journeys.models import Enrollment, StepRun
-from journeys.steps import (
+from journeys.engine.context import run_template_context
+from journeys.engine.leases import LeaseWatch
+from journeys.engine.steps import (
     COMMIT_FIRST,
     EXECUTORS,
     RECORD_AT_ONCE,
@@ -33,6 +32,7 @@ from journeys.steps import (
     StepResult,
     send_compose,
 )
+from journeys.models import Enrollment, StepRun
 
 #: A run walking further than this in one go yields and stays due (no monopolies).
 MAX_STEPS_PER_WALK = 100
@@ -181,7 +181,7 @@ class RunWalker:
 
     def lease_check(self) -> None:
         """Right before acting: is the run still ours and still active? (See
-        :class:`~journeys.leases.LeaseWatch`.)"""
+        :class:`~journeys.engine.leases.LeaseWatch`.)"""
         self.lease_until = self.watch.confirm(self.run, self.lease_until)
 
     # --- what the walk writes ---------------------------------------------------------

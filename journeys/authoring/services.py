@@ -14,16 +14,16 @@ from django.utils import timezone
 
 from customers.errors import Conflict, InvalidRequest
 from customers.models import Workspace
-from delivery.state_webhooks import webhook_events_record
-from journeys.definition import (
+from delivery.services import webhook_events_record
+from journeys.authoring.definition import (
     definition_from_journey,
     definition_normalize,
     definition_publish_problems,
     journey_fields_from_definition,
 )
-from journeys.exits import runs_exit
+from journeys.engine.exits import runs_exit
+from journeys.engine.tasks import runs_sweep
 from journeys.models import Enrollment, Journey, JourneyVersion
-from journeys.tasks import runs_sweep
 
 #: Why the runs of an archived journey ended (``exit_reason``, and their events).
 ARCHIVED_REASON = "journey archived"

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.http import WorkspaceApiView
-from journeys.runs import run_as_json, run_get
+from journeys.engine.runs import run_as_json, run_get
 
 
 class RunDetailView(WorkspaceApiView):

@@ -1,8 +1,8 @@
 """Leases: how a worker owns the runs it walks, and how it knows it still does.
 
 A claim gives a batch of runs a token and an expiry, and moves their ``wake_at`` to that
-expiry (:mod:`journeys.claims`); renewing a lease moves both. Every write of the engine checks
-the token; before each act on the outside world (a send, a webhook call) a walker also
+expiry (:mod:`journeys.engine.claims`); renewing a lease moves both. Every write of the
+engine checks the token; before each act on the outside world (a send, a webhook call) a walker also
 confirms that its run is still leased to it and still active, since archiving the
 journey or a new entry replacing the run takes the lease away.
 """

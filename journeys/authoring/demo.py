@@ -16,11 +16,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers.models import ApiKey, Customer, Workspace
+from journeys.authoring.services import journey_import, journey_publish
 from journeys.models import Journey
-from journeys.services import journey_import, journey_publish
 
 DEMO_WORKSPACE = "Demo"
-DEMO_JOURNEY_FILE = Path(__file__).parent / "examples" / "welcome.json"
+DEMO_JOURNEY_FILE = Path(__file__).parents[1] / "examples" / "welcome.json"
 DEMO_EXTERNAL_ID = "demo-user"
 
 

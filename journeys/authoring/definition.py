@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from customers.errors import InvalidRequest
-from delivery.templating import template_syntax_problem, template_variable_paths
+from delivery.services import template_syntax_problem, template_variable_paths
 from segments.conditions import condition_fields, condition_problems
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ CONTEXT_ROOTS = frozenset(
 )
 #: ``api.payload`` and ``api.properties`` are the same payload under two names.
 API_PAYLOAD_NAMES = ("payload", "properties")
-#: What conditions checked at entry can read (see journeys.entry.entry_constants); event
+#: What conditions checked at entry can read (see journeys.entry.core.entry_constants); event
 #: triggers add ``event`` and entry conditions add ``customer``.
 TRIGGER_CONDITION_ROOTS = frozenset({"api", "data"})
 

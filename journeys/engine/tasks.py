@@ -3,26 +3,23 @@
 ``runs_advance`` walks the runs a trigger has just committed (the fast path, queue
 ``runs.now``). ``runs_pull`` claims a batch of due runs when it starts and walks it
 (queue ``runs.due``); ``runs_sweep`` runs every second from beat and keeps pulls coming
-while runs are due (see :mod:`journeys.dispatch`). No task ever carries a delay: waits
-live in ``Enrollment.wake_at``.
+while runs are due (see :mod:`journeys.engine.dispatch`). No task ever carries a delay:
+waits live in ``Enrollment.wake_at``.
+
+Task names are the ones earlier releases used (``journeys.tasks.*``), so messages
+already queued during an upgrade still find their task.
 """
 
 from celery import shared_task
 
-from journeys.claims import runs_claim, runs_claim_due
-from journeys.dispatch import runs_sweep_dispatch
-from journeys.engine import runs_walk
-from journeys.idempotency import idempotency_records_purge as purge_expired
+from journeys.engine.claims import runs_claim, runs_claim_due
+from journeys.engine.dispatch import runs_sweep_dispatch
+from journeys.engine.runner import runs_walk
 
 #: Runs per claim. A batch is walked together (``runs_walk``), so its loads and commits
 #: are shared: 100 runs sending an e-mail each cost 15-25% less worker CPU per e-mail
 #: than 25 do, and a batch of 100 woken delays is walked in about 0.1 s.
 ADVANCE_BATCH = 100
-
-
-@shared_task(name="journeys.tasks.idempotency_records_purge")
-def idempotency_records_purge() -> int:
-    return purge_expired()
 
 
 @shared_task(name="journeys.tasks.runs_sweep", ignore_result=True)

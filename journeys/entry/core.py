@@ -45,8 +45,8 @@ from django.utils import timezone
 
 from customers.ids import public_id_sql
 from customers.models import Customer
-from journeys import tasks
-from journeys.exits import runs_exit
+from journeys.engine import tasks
+from journeys.engine.exits import runs_exit
 from journeys.models import Enrollment, Journey, JourneyVersion
 from segments.conditions import condition_to_q
 
