@@ -18,8 +18,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from customers.errors import Conflict, InvalidRequest
-from journeys.authoring.definition import definition_from_journey, definition_normalize
-from journeys.authoring.definition import journey_fields_from_definition as fields_from_definition
+from journeys.authoring.definition import definition_normalize
+from journeys.authoring.documents import definition_from_journey
+from journeys.authoring.documents import journey_fields_from_definition as fields_from_definition
 from journeys.authoring.services import (
     journey_archive,
     journey_pause,

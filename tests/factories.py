@@ -6,7 +6,8 @@ from typing import Any
 from django.utils import timezone
 
 from customers.models import Customer, Workspace
-from journeys.authoring.definition import definition_normalize, journey_fields_from_definition
+from journeys.authoring.definition import definition_normalize
+from journeys.authoring.documents import journey_fields_from_definition
 from journeys.models import Enrollment, Journey, JourneyVersion
 from segments.models import Segment, SegmentMembership
 

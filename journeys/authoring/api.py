@@ -19,13 +19,9 @@ from rest_framework.response import Response
 from customers.errors import NotFound
 from customers.http import WorkspaceApiView
 from customers.openapi import ErrorSerializer
-from journeys.authoring.definition import (
-    SCHEMA_FIELD_TYPES,
-    STEP_TYPES,
-    TRIGGER_TYPES,
-    definition_from_journey,
-    definition_publish_problems,
-)
+from journeys.authoring.checks import definition_publish_problems
+from journeys.authoring.definition import SCHEMA_FIELD_TYPES, STEP_TYPES, TRIGGER_TYPES
+from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.services import (
     journey_archive,
     journey_import,

@@ -15,12 +15,9 @@ from django.utils import timezone
 from customers.errors import Conflict, InvalidRequest
 from customers.models import Workspace
 from delivery.services import webhook_events_record
-from journeys.authoring.definition import (
-    definition_from_journey,
-    definition_normalize,
-    definition_publish_problems,
-    journey_fields_from_definition,
-)
+from journeys.authoring.checks import definition_publish_problems
+from journeys.authoring.definition import definition_normalize
+from journeys.authoring.documents import definition_from_journey, journey_fields_from_definition
 from journeys.engine.exits import runs_exit
 from journeys.engine.tasks import runs_sweep
 from journeys.models import Enrollment, Journey, JourneyVersion

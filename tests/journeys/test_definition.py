@@ -6,12 +6,9 @@ from typing import Any
 import pytest
 
 from customers.errors import InvalidRequest
-from journeys.authoring.definition import (
-    definition_from_journey,
-    definition_normalize,
-    definition_publish_problems,
-    journey_fields_from_definition,
-)
+from journeys.authoring.checks import definition_publish_problems
+from journeys.authoring.definition import definition_normalize
+from journeys.authoring.documents import definition_from_journey, journey_fields_from_definition
 from journeys.models import Journey
 
 EVERY_STEP_TYPE: dict[str, Any] = {

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from journeys.authoring.definition import definition_from_journey
+from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.services import journey_import, journey_publish
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "journeys" / "examples").glob("*.json"))

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from journeys.authoring.definition import definition_from_journey
+from journeys.authoring.documents import definition_from_journey
 from journeys.models import Journey, JourneyVersion
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection, transaction
 
 from customers.errors import Conflict, InvalidRequest
-from journeys.authoring.definition import definition_from_journey
+from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.services import (
     journey_archive,
     journey_import,

@@ -15,7 +15,8 @@ from django.db import transaction
 
 from customers.errors import DomainError
 from customers.models import Workspace
-from journeys.authoring.definition import definition_from_journey, definition_publish_problems
+from journeys.authoring.checks import definition_publish_problems
+from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.services import journey_import, journey_publish
 from journeys.models import Journey
 

@@ -1,0 +1,55 @@
+"""A journey's document and its columns: the draft is stored as Journey columns (the
+admin edits them), and exported as the canonical document they describe."""
+
+from typing import Any
+
+from journeys.authoring.definition import definition_normalize
+from journeys.models import Journey
+
+
+def journey_fields_from_definition(definition: dict[str, Any]) -> dict[str, Any]:
+    """The Journey model's column values for ``definition`` (normalised first)."""
+    canonical = definition_normalize(definition)
+    trigger, entry = canonical["trigger"], canonical["entry"]
+    return {
+        "name": canonical["name"],
+        "trigger_type": trigger["type"],
+        "trigger_event": trigger["event"] or "",
+        "trigger_schema": trigger["schema"],
+        "trigger_conditions": trigger["conditions"],
+        "allow_reentry": entry["allow_reentry"],
+        "max_entries_per_customer": entry["max_entries_per_customer"],
+        "reentry_cooldown_seconds": entry["reentry_cooldown_seconds"],
+        "restart_active": entry["restart_active"],
+        "entry_conditions": entry["conditions"],
+        "cancellation_key": canonical["cancellation_key"] or "",
+        "start_step": canonical["start"] or "",
+        "steps": canonical["steps"],
+    }
+
+
+def definition_from_journey(journey: Journey) -> dict[str, Any]:
+    """Export: the canonical document a journey's columns describe.
+
+    The columns are read as stored (the admin and the importer only store normalised
+    definitions), so exporting never fails and shows exactly what would be published.
+    """
+    return {
+        "name": journey.name,
+        "trigger": {
+            "type": journey.trigger_type,
+            "event": journey.trigger_event or None,
+            "schema": journey.trigger_schema,
+            "conditions": journey.trigger_conditions,
+        },
+        "entry": {
+            "allow_reentry": journey.allow_reentry,
+            "max_entries_per_customer": journey.max_entries_per_customer,
+            "reentry_cooldown_seconds": journey.reentry_cooldown_seconds,
+            "restart_active": journey.restart_active,
+            "conditions": journey.entry_conditions,
+        },
+        "cancellation_key": journey.cancellation_key or None,
+        "start": journey.start_step or None,
+        "steps": journey.steps,
+    }
