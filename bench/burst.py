@@ -11,8 +11,8 @@ What it measures
 
     Journey B, transactional: one ``send`` e-mail step. Every ``--trigger-interval``
     seconds B is triggered for one fresh customer through the product's trigger service,
-    called in this process as the API view calls it (``journey_for_trigger``,
-    ``customer_resolve``, ``journey_trigger_customer``): the run is committed and handed
+    called in this process as the API view calls it (``journey_trigger``, the trigger
+    service every trigger API calls): the run is committed and handed
     to a worker (``runs_advance``) right after the commit. B's latency = when the SMTP
     sink received its e-mail minus when the trigger call began (one clock: the sink
     and this script run on the same machine).
@@ -329,21 +329,16 @@ def runs_insert(journeys: Journeys, *, prefix: str, wake_at: datetime) -> int:
 
 def b_trigger(phase: Phase, number: int) -> None:
     """Trigger B for customer ``b_<phase>_<number>`` as the API view does."""
-    from journeys.entry.service import (
-        customer_resolve,
-        journey_for_trigger,
-        journey_trigger_customer,
-    )
+    from journeys.entry.service import Audience, journey_trigger
 
     journeys = phase.journeys
     started, clock = time.time(), time.perf_counter()
     try:
-        target = journey_for_trigger(workspace=journeys.workspace, journey_id=journeys.b_public_id)
-        customer = customer_resolve(
-            workspace=journeys.workspace, external_id=f"b_{phase.name}_{number}"
-        )
-        result = journey_trigger_customer(
-            target=target, customer=customer, payload={"order_id": f"B-{number}"}
+        result = journey_trigger(
+            workspace=journeys.workspace,
+            journey_id=journeys.b_public_id,
+            audience=Audience(external_id=f"b_{phase.name}_{number}"),
+            payload={"order_id": f"B-{number}"},
         )
         outcome = result.outcome.value
     except Exception as error:  # a failed trigger is a figure, not the end of the bench

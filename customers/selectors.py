@@ -8,6 +8,11 @@ from customers.errors import NotFound
 from customers.models import Customer, Workspace
 
 
+def active_customers(workspace: Workspace) -> QuerySet[Customer]:
+    """Customers a journey may enroll: inactive ones count as not found (every seed)."""
+    return Customer.objects.filter(workspace=workspace, status=Customer.Status.ACTIVE)
+
+
 def customer_get(*, workspace: Workspace, customer_id: str) -> Customer:
     """The customer with this public id in this workspace.
 

@@ -1,6 +1,7 @@
 """Journeys, their published versions, enrollments (runs) and the runs' timelines."""
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import models
@@ -8,6 +9,7 @@ from django.db.models import Q
 
 from customers.ids import PublicId
 from customers.models import Customer, Workspace
+from journeys.spec import JourneySpec
 
 
 class Journey(models.Model):
@@ -88,9 +90,13 @@ class JourneyVersion(models.Model):
         super().save(*args, **kwargs)
 
     @functools.cached_property
-    def steps_by_key(self) -> dict[str, dict[str, Any]]:
-        """The graph's steps by key: computed once per (cached, immutable) version."""
-        return {step["key"]: step for step in self.definition["steps"]}
+    def spec(self) -> JourneySpec:
+        """The definition, parsed once per (cached, immutable) version."""
+        return JourneySpec.parse(self.definition)
+
+    @property
+    def steps_by_key(self) -> Mapping[str, dict[str, Any]]:
+        return self.spec.steps_by_key
 
 
 @functools.lru_cache(maxsize=512)

@@ -17,13 +17,9 @@ from rest_framework.response import Response
 from customers.errors import InvalidRequest
 from customers.http import WorkspaceApiView
 from customers.openapi import error_responses
+from journeys.entry.core import Outcome
 from journeys.entry.idempotency import idempotent
-from journeys.entry.service import (
-    customer_resolve,
-    journey_for_trigger,
-    journey_trigger_bulk,
-    journey_trigger_customer,
-)
+from journeys.entry.service import Audience, TriggerResult, journey_trigger
 
 #: The seed accepts camelCase twins of every field.
 ALIASES = {
@@ -56,9 +52,16 @@ class TriggerInput(serializers.Serializer):
         child=serializers.CharField(max_length=255), required=False
     )
 
-    @property
-    def is_bulk(self) -> bool:
-        return "external_ids" in self.validated_data or "segment_ids" in self.validated_data
+    def audience(self) -> Audience:
+        fields = self.validated_data
+        return Audience(
+            customer_id=fields.get("customer_id"),
+            external_id=fields.get("external_id"),
+            email=fields.get("email"),
+            external_ids=fields.get("external_ids"),
+            segment_ids=fields.get("segment_ids"),
+            exclude_external_ids=fields.get("exclude_external_ids"),
+        )
 
 
 def _canonical_names(data: Any) -> dict[str, Any]:
@@ -84,6 +87,7 @@ SingleOutput = inline_serializer(
         ),
         "run_id": serializers.CharField(required=False),
         "restarted": serializers.BooleanField(required=False),
+        "dry_run": serializers.BooleanField(required=False),
     },
 )
 BulkOutput = inline_serializer(
@@ -103,11 +107,16 @@ BulkOutput = inline_serializer(
                 )
             },
         ),
+        "dry_run": serializers.BooleanField(required=False),
     },
 )
 
 
 class JourneyTriggerView(WorkspaceApiView):
+    """Parses the body into an audience, calls the trigger service once, renders it."""
+
+    rate_limit_budget = "trigger"
+
     @extend_schema(
         operation_id="journey_trigger",
         summary="Enroll customers into a live API-triggered journey",
@@ -118,7 +127,15 @@ class JourneyTriggerView(WorkspaceApiView):
                 location=OpenApiParameter.HEADER,
                 required=False,
                 description="Same key and body within 24 h replays the first answer.",
-            )
+            ),
+            OpenApiParameter(
+                "dry_run",
+                type=bool,
+                location=OpenApiParameter.QUERY,
+                required=False,
+                description='Answer what the trigger would do, with "dry_run": true, and'
+                " write nothing (no run, customer, idempotency record or message).",
+            ),
         ],
         responses={
             202: OpenApiResponse(
@@ -135,8 +152,8 @@ class JourneyTriggerView(WorkspaceApiView):
                     serializers=[SingleOutput, BulkOutput],
                     resource_type_field_name=None,
                 ),
-                description="Not enrolled, with the reason (single), or an empty list named"
-                " the audience (bulk, every count zero)",
+                description="Not enrolled, with the reason (single); an empty list named"
+                " the audience (bulk, every count zero); or any dry run",
             ),
             **error_responses(400, 401, 404, 422, 429),
         },
@@ -146,40 +163,69 @@ class JourneyTriggerView(WorkspaceApiView):
         ],
     )
     def post(self, request: Request, workspace_id: str, journey_id: str) -> Response:
+        dry_run = _flag(request.query_params, "dry_run")
+        if dry_run:  # writes nothing, not even an idempotency record
+            return self.trigger(request.data, journey_id, dry_run=True)
         return idempotent(
             request=request,
             workspace=self.workspace,
-            execute=lambda: self.trigger(request.data, journey_id),
+            execute=lambda: self.trigger(request.data, journey_id, dry_run=False),
         )
 
-    def trigger(self, data: Any, journey_id: str) -> Response:
-        target = journey_for_trigger(workspace=self.workspace, journey_id=journey_id)
+    def trigger(self, data: Any, journey_id: str, *, dry_run: bool) -> Response:
         parsed = TriggerInput(data=_canonical_names(data))
         parsed.is_valid(raise_exception=True)
-        fields = parsed.validated_data
-        if parsed.is_bulk:
-            result = journey_trigger_bulk(
-                workspace=self.workspace,
-                target=target,
-                external_ids=fields.get("external_ids"),
-                segment_ids=fields.get("segment_ids"),
-                exclude_external_ids=fields.get("exclude_external_ids"),
-                payload=fields["payload"],
-            )
-            accepted = status.HTTP_200_OK if result.named_nobody else status.HTTP_202_ACCEPTED
-            return Response(result.as_json(), status=accepted)
-        customer = customer_resolve(
+        result = journey_trigger(
             workspace=self.workspace,
-            customer_id=fields.get("customer_id"),
-            external_id=fields.get("external_id"),
-            email=fields.get("email"),
+            journey_id=journey_id,
+            audience=parsed.audience(),
+            payload=parsed.validated_data["payload"],
+            dry_run=dry_run,
         )
-        result = journey_trigger_customer(
-            target=target, customer=customer, payload=fields["payload"]
-        )
-        if result.run_id is None:
-            return Response({"status": result.outcome.value}, status=status.HTTP_200_OK)
-        body: dict[str, Any] = {"status": result.outcome.value, "run_id": result.run_id}
+        return Response(_body(result), status=_status(result))
+
+
+def _flag(params: Any, name: str) -> bool:
+    value = params.get(name)
+    if value is None:
+        return False
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0", ""):
+        return False
+    raise InvalidRequest(f"{name} must be true or false (got {value!r})")
+
+
+def _body(result: TriggerResult) -> dict[str, Any]:
+    if result.bulk:
+        outcomes = result.entry.outcomes
+        body: dict[str, Any] = {
+            "enrolled_count": result.entry.enrolled_count,
+            "not_enrolled": {
+                "not_found": result.not_found,
+                **{
+                    outcome.value: outcomes[outcome]
+                    for outcome in Outcome
+                    if outcome != Outcome.ENROLLED
+                },
+            },
+        }
+    else:
+        body = {"status": result.outcome.value}
+        if result.run_id is not None:
+            body["run_id"] = result.run_id
         if result.restarted:
             body["restarted"] = True
-        return Response(body, status=status.HTTP_202_ACCEPTED)
+    if result.dry_run:
+        body["dry_run"] = True
+    return body
+
+
+def _status(result: TriggerResult) -> int:
+    """202 for work accepted: a single trigger's new run, any bulk trigger that named
+    someone. 200 for the rest: a single trigger that enrolled no one, a bulk trigger's
+    empty list, and every dry run (nothing was accepted)."""
+    if result.dry_run:
+        return status.HTTP_200_OK
+    accepted = not result.named_nobody if result.bulk else result.run_id is not None
+    return status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK

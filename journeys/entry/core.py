@@ -48,6 +48,7 @@ from customers.models import Customer
 from journeys.engine import tasks
 from journeys.engine.exits import runs_exit
 from journeys.models import Enrollment, Journey, JourneyVersion
+from journeys.spec import EntryRules
 from segments.conditions import condition_to_q
 
 
@@ -66,37 +67,6 @@ _RESTART = "restart"
 #: ``exit_reason`` of a run replaced by a new entry of its customer (``restart_active``).
 RESTARTED_REASON = "restarted"
 _ENROLLABLE = (Outcome.ENROLLED.value, _RESTART)
-
-
-@dataclass(frozen=True)
-class EntryRules:
-    """The ``entry`` block of a published journey version."""
-
-    allow_reentry: bool = False
-    max_entries_per_customer: int | None = None
-    reentry_cooldown_seconds: int = 0
-    restart_active: bool = True
-    conditions: dict | None = None
-
-    @property
-    def single_entry(self) -> bool:
-        """The seed: "maxEntriesPerCustomer is 1 or not set" means one entry, ever."""
-        return not self.allow_reentry or self.max_entries_per_customer == 1
-
-    @property
-    def restarts_active(self) -> bool:
-        return not self.single_entry and self.restart_active
-
-    @classmethod
-    def from_definition(cls, definition: dict) -> "EntryRules":
-        entry = definition.get("entry") or {}
-        return cls(
-            allow_reentry=bool(entry.get("allow_reentry", False)),
-            max_entries_per_customer=entry.get("max_entries_per_customer"),
-            reentry_cooldown_seconds=int(entry.get("reentry_cooldown_seconds") or 0),
-            restart_active=bool(entry.get("restart_active", True)),
-            conditions=entry.get("conditions"),
-        )
 
 
 class NewRun(NamedTuple):
@@ -152,8 +122,11 @@ def _verdict(*, journey: Journey, rules: EntryRules, now: datetime, constants: d
         )
     else:
         if rules.max_entries_per_customer is not None:
+            # The seed: "fewer *completed* entries than the maximum". A run that is
+            # active, exited or failed is not an entry the customer has had.
+            completed = runs.filter(state=Enrollment.State.COMPLETED)
             entries = Subquery(
-                runs.order_by().values("customer_id").annotate(n=Count("*")).values("n")
+                completed.order_by().values("customer_id").annotate(n=Count("*")).values("n")
             )
             reached = GreaterThanOrEqual(Coalesce(entries, 0), rules.max_entries_per_customer)
             whens.append(When(reached, then=Value(Outcome.MAX_ENTRIES_REACHED.value)))
@@ -189,6 +162,7 @@ def journey_enroll(
     profile: dict[str, Any] | None = None,
     tenant_id: str | None = None,
     return_runs: bool = False,
+    dry_run: bool = False,
     now: datetime | None = None,
 ) -> EntryResult:
     """Enroll every customer of ``customers`` that the entry rules admit.
@@ -196,13 +170,17 @@ def journey_enroll(
     ``customers`` must yield each customer at most once (filter with ``pk__in``
     subqueries rather than joins). ``return_runs`` asks for the new runs' ids, which
     single triggers answer with; bulk entry leaves it off so no rows travel back.
+    ``dry_run`` only classifies: the counts say what an entry now would do, and
+    nothing is written.
     """
     now = now or timezone.now()
-    rules = EntryRules.from_definition(version.definition)
+    rules = version.spec.entry
     constants = entry_constants(payload=payload)
     candidates = customers.order_by().annotate(
         verdict=_verdict(journey=journey, rules=rules, now=now, constants=constants)
     )
+    if dry_run:
+        return _classify_only(candidates)
     batch = _RunBatch(
         journey=journey,
         version=version,
@@ -230,6 +208,27 @@ def journey_enroll(
     if result.enrolled_count:
         _kick_after_commit(result, bulk=not return_runs)
     return result
+
+
+def _classify_only(candidates: QuerySet[Customer]) -> EntryResult:
+    """What :func:`journey_enroll` would do: the verdicts counted, nothing written.
+
+    A concurrent trigger may still take a customer between this answer and a real
+    entry; the real entry then reports that customer as ``already_enrolled``.
+    """
+    result = EntryResult()
+    for verdict, count in _verdict_counts(candidates).items():
+        if verdict in _ENROLLABLE:
+            result.outcomes[Outcome.ENROLLED] += count
+            if verdict == _RESTART:
+                result.restarted += count
+        else:
+            result.outcomes[Outcome(verdict)] += count
+    return result
+
+
+def _verdict_counts(candidates: QuerySet[Customer]) -> dict[str, int]:
+    return dict(candidates.values_list("verdict").annotate(n=Count("pk")))
 
 
 def _runs_restart(journey: Journey, candidates: QuerySet[Customer], now: datetime) -> int:
@@ -289,7 +288,7 @@ class _RunBatch:
             self.journey.pk,
             self.version.pk,
             Enrollment.State.ACTIVE.value,
-            self.version.definition.get("start") or "",
+            self.version.spec.start or "",
             now,
             json.dumps(self.context),
             now,
@@ -351,7 +350,7 @@ def _enroll_in_two_statements(
     The embedded default's transactions are IMMEDIATE, so no other writer commits
     between the two statements and they see the same data.
     """
-    counts = dict(candidates.values_list("verdict").annotate(n=Count("pk")))
+    counts = _verdict_counts(candidates)
     source_sql, source_params = candidates.values("id", "verdict").query.sql_with_params()
     insert_sql, insert_params = batch.insert_sql("candidate_set", returning=return_runs)
     sql = f"WITH candidate_set AS ({source_sql}) {insert_sql}"

@@ -112,15 +112,55 @@ def test_completion_before_the_cooldown_allows_reentry(client, api_base, workspa
     assert trigger(client, api_base, journey).status_code == 202
 
 
-def test_max_entries_counts_every_entry_including_restarts(client, api_base, workspace, ada):
+def test_max_entries_counts_completed_entries_only(client, api_base, workspace, ada):
+    """Seed 000: "fewer *completed* entries than the maximum" re-enters; restarts,
+    exits and failures are not entries the customer has had."""
     journey = journey_create(
         workspace, entry={"allow_reentry": True, "max_entries_per_customer": 2}
     )
 
-    answers = [trigger(client, api_base, journey).json()["status"] for _ in range(3)]
+    restarts = [trigger(client, api_base, journey).json()["status"] for _ in range(3)]
 
-    assert answers == ["enrolled", "enrolled", "max_entries_reached"]
-    assert Enrollment.objects.count() == 2
+    assert restarts == ["enrolled", "enrolled", "enrolled"]
+    assert Enrollment.objects.filter(state="exited").count() == 2
+    active = Enrollment.objects.get(state="active")
+    run_finish(active, state=Enrollment.State.FAILED, ago_seconds=60)
+    assert trigger(client, api_base, journey).json()["status"] == "enrolled"
+
+
+def test_max_entries_is_reached_by_completed_entries(client, api_base, workspace, ada):
+    journey = journey_create(
+        workspace, entry={"allow_reentry": True, "max_entries_per_customer": 2}
+    )
+    answers = []
+    for _ in range(2):
+        answers.append(trigger(client, api_base, journey).json()["status"])
+        run_finish(Enrollment.objects.get(state="active"), state=Enrollment.State.COMPLETED)
+
+    third = trigger(client, api_base, journey)
+
+    assert answers == ["enrolled", "enrolled"]
+    assert (third.status_code, third.json()) == (200, {"status": "max_entries_reached"})
+    assert Enrollment.objects.filter(state="completed").count() == 2
+    assert not Enrollment.objects.filter(state="active").exists()
+
+
+def test_max_entries_reached_leaves_an_active_run_in_place(client, api_base, workspace, ada):
+    journey = journey_create(
+        workspace, entry={"allow_reentry": True, "max_entries_per_customer": 2}
+    )
+    for _ in range(2):
+        trigger(client, api_base, journey)
+        run_finish(Enrollment.objects.get(state="active"), state=Enrollment.State.COMPLETED)
+    Enrollment.objects.create(
+        workspace=workspace,
+        journey=journey,
+        version=journey.live_version,
+        customer=ada,
+        entered_at=journey.live_version.published_at,
+    )
+
+    assert trigger(client, api_base, journey).json() == {"status": "max_entries_reached"}
     assert Enrollment.objects.filter(state="active").count() == 1
 
 

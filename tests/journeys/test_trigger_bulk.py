@@ -210,7 +210,8 @@ def test_bulk_counts_recent_completions_and_exhausted_entries(client, api_base, 
         trigger(client, api_base, journey, {"external_ids": ["user_0", "user_1"]})
         for run in Enrollment.objects.filter(journey=journey):
             run_finish(run, state=Enrollment.State.COMPLETED, ago_seconds=60)
-    trigger(client, api_base, capped, {"external_ids": ["user_0"]})
+    trigger(client, api_base, capped, {"external_ids": ["user_0"]})  # user_0's second entry
+    run_finish(Enrollment.objects.get(journey=capped, state="active"), state="completed")
 
     cooled = trigger(client, api_base, cooling, {"external_ids": ["user_0", "user_1", "user_2"]})
     maxed = trigger(client, api_base, capped, {"external_ids": ["user_0", "user_1"]})

@@ -281,12 +281,12 @@ def test_run_of_another_workspace_is_404(client, api_base, other_workspace):
 
 def test_blank_email_is_a_missing_parameter_not_a_match(workspace):
     from customers.errors import InvalidRequest
-    from journeys.entry.service import customer_resolve
+    from journeys.entry.selectors import customer_for_trigger
 
     Customer.objects.create(workspace=workspace, external_id="no-email")
 
     with pytest.raises(InvalidRequest, match="Missing required parameter"):
-        customer_resolve(workspace=workspace, email="   ")
+        customer_for_trigger(workspace=workspace, email="   ")
 
 
 def test_an_id_of_any_shape_that_does_not_exist_is_404(client, api_base, journey, ada):

@@ -1,0 +1,158 @@
+"""The reads a trigger makes: its journey, its one customer, or its audience.
+
+Each lookup has one owner, here. The two a single trigger makes on every request (the
+journey and the customer) are written out as SQL once: compiling them through the ORM
+costs more CPU than running them. Their columns (integers and text) read back the same
+on every backend, so rows become instances through ``Model.from_db``. The audience of a
+bulk trigger stays a queryset from start to end: a segment of a million customers is
+enrolled by SQL, never loaded into Python.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model, QuerySet
+
+from customers.errors import InvalidRequest, NotFound
+from customers.models import Customer, Workspace, normalize_email
+from customers.selectors import active_customers
+from journeys.models import Journey, JourneyVersion, journey_version_get
+from segments.selectors import segment_members_q, segments_resolve
+
+#: What a trigger reads of a journey: not the draft graph, not the version's definition.
+JOURNEY_TRIGGER_FIELDS = ("id", "workspace_id", "public_id", "name", "status", "live_version_id")
+#: What a single trigger reads of its customer: the entry core works on ids.
+CUSTOMER_TRIGGER_FIELDS = ("id", "workspace_id", "public_id")
+
+
+def _fields(model: type[Model], attnames: Sequence[str]) -> list[Field]:
+    """``attnames``' fields in the model's field order, which ``Model.from_db`` expects."""
+    return [field for field in model._meta.concrete_fields if field.attname in attnames]
+
+
+def _column(model: type[Model], name: str) -> str:
+    return model._meta.get_field(name).column
+
+
+_JOURNEY_FIELDS = _fields(Journey, JOURNEY_TRIGGER_FIELDS)
+_JOURNEY_COLUMNS = [field.attname for field in _JOURNEY_FIELDS]
+_JOURNEY_LOOKUP_SQL = (
+    f"SELECT {', '.join(f'journey.{field.column}' for field in _JOURNEY_FIELDS)},"
+    f" version.{_column(JourneyVersion, 'number')}"
+    f" FROM {Journey._meta.db_table} AS journey"
+    f" LEFT JOIN {JourneyVersion._meta.db_table} AS version"
+    f" ON version.{_column(JourneyVersion, 'id')} = journey.{_column(Journey, 'live_version')}"
+    f" WHERE journey.{_column(Journey, 'workspace')} = %s"
+    f" AND journey.{_column(Journey, 'public_id')} = %s"
+)
+_CUSTOMER_FIELDS = _fields(Customer, CUSTOMER_TRIGGER_FIELDS)
+_CUSTOMER_COLUMNS = [field.attname for field in _CUSTOMER_FIELDS]
+# The rule of ``active_customers`` (inactive customers count as not found), as SQL.
+_CUSTOMER_LOOKUP_SQL = {
+    by: f"SELECT {', '.join(field.column for field in _CUSTOMER_FIELDS)}"
+    f" FROM {Customer._meta.db_table} WHERE {_column(Customer, 'workspace')} = %s"
+    f" AND {_column(Customer, 'status')} = %s AND {_column(Customer, by)} = %s LIMIT 1"
+    for by in ("public_id", "external_id", "email")
+}
+
+
+def _row(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+@dataclass(frozen=True)
+class TriggerTarget:
+    """A live journey and the version new runs pin."""
+
+    journey: Journey
+    version: JourneyVersion
+
+
+def journey_for_trigger(
+    *, workspace: Workspace, journey_id: str, trigger_type: str = Journey.TriggerType.API
+) -> TriggerTarget:
+    """The live journey behind ``journey_id``, checked to accept this kind of trigger.
+
+    The journey row is read every time (its status decides), but not its draft; the
+    published version comes from a per-process cache, as versions never change.
+    """
+    row = _row(_JOURNEY_LOOKUP_SQL, [workspace.pk, journey_id])
+    journey = Journey.from_db(connection.alias, _JOURNEY_COLUMNS, row[:-1]) if row else None
+    if journey is None or journey.status != Journey.Status.LIVE or not journey.live_version_id:
+        raise NotFound("Journey not found", journey_id=journey_id)
+    version = journey_version_get(journey.public_id, row[-1], journey.live_version_id)
+    actual_type = version.spec.trigger.type
+    if actual_type != trigger_type:
+        raise InvalidRequest(
+            f"Invalid journey type: this journey's trigger type is '{actual_type}', "
+            f"not '{trigger_type}'",
+        )
+    return TriggerTarget(journey=journey, version=version)
+
+
+def customer_for_trigger(
+    *,
+    workspace: Workspace,
+    customer_id: str | None = None,
+    external_id: str | None = None,
+    email: str | None = None,
+) -> Customer:
+    """The one active customer a single trigger names, most direct identifier first."""
+    email = normalize_email(email)
+    if customer_id:
+        by, value = "public_id", customer_id
+    elif external_id:
+        by, value = "external_id", external_id
+    elif email is not None:
+        by, value = "email", email
+    else:
+        raise InvalidRequest(
+            "Missing required parameter: one of external_id, email or customer_id "
+            "(or external_ids / segment_ids for bulk)"
+        )
+    row = _row(_CUSTOMER_LOOKUP_SQL[by], [workspace.pk, Customer.Status.ACTIVE.value, value])
+    if row is None:
+        raise NotFound("Customer not found")
+    return Customer.from_db(connection.alias, _CUSTOMER_COLUMNS, row)
+
+
+@dataclass(frozen=True)
+class AudienceQuery:
+    """A bulk trigger's customers as one query, and how many listed ids matched none."""
+
+    customers: QuerySet[Customer]
+    not_found: int = 0
+    #: An empty list named the audience (or intersected it to no one).
+    names_nobody: bool = False
+
+
+def audience_customers(
+    *,
+    workspace: Workspace,
+    external_ids: Sequence[str] | None,
+    segment_ids: Sequence[str] | None,
+    exclude_external_ids: Sequence[str] | None,
+) -> AudienceQuery:
+    """Listed ids, segments, or those in both; minus the excluded; active ones only.
+
+    Unknown external ids are counted, not errors; an unknown segment fails the request,
+    even when the other list is empty.
+    """
+    segments = segments_resolve(workspace=workspace, segment_ids=segment_ids) if segment_ids else []
+    if external_ids == [] or segment_ids == []:
+        return AudienceQuery(customers=Customer.objects.none(), names_nobody=True)
+    customers = active_customers(workspace)
+    not_found = 0
+    if external_ids is not None:
+        wanted = set(external_ids)
+        customers = customers.filter(external_id__in=wanted)
+        not_found = len(wanted) - customers.count()
+    if segment_ids is not None:
+        customers = customers.filter(segment_members_q(segments))
+    if exclude_external_ids:
+        customers = customers.exclude(external_id__in=set(exclude_external_ids))
+    return AudienceQuery(customers=customers, not_found=not_found)

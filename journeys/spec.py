@@ -1,0 +1,95 @@
+"""A published definition, parsed once into frozen dataclasses.
+
+Versions never change, and the per-process version cache keeps each one, so a trigger
+or a walker reads typed attributes (``version.spec.entry.single_entry``) instead of
+key paths into the JSON on every call. The document's shape and defaults are decided
+by :mod:`journeys.authoring.definition`; a published definition is always canonical,
+so parsing here only reads, it never validates.
+
+Steps stay the canonical dicts their executors read (one shape per step type,
+documented in :mod:`journeys.authoring.definition`).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SchemaField:
+    """One declared payload field of an API trigger."""
+
+    name: str
+    type: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    type: str = "api"
+    event: str | None = None
+    schema: tuple[SchemaField, ...] = ()
+    conditions: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EntryRules:
+    """Who may enter, and how often (DESIGN.md section 4; seed 000)."""
+
+    allow_reentry: bool = False
+    max_entries_per_customer: int | None = None
+    reentry_cooldown_seconds: int = 0
+    restart_active: bool = True
+    conditions: Mapping[str, Any] | None = None
+
+    @property
+    def single_entry(self) -> bool:
+        """The seed: "maxEntriesPerCustomer is 1 or not set" means one entry, ever."""
+        return not self.allow_reentry or self.max_entries_per_customer == 1
+
+    @property
+    def restarts_active(self) -> bool:
+        return not self.single_entry and self.restart_active
+
+
+@dataclass(frozen=True)
+class JourneySpec:
+    name: str = ""
+    trigger: TriggerSpec = field(default_factory=TriggerSpec)
+    entry: EntryRules = field(default_factory=EntryRules)
+    cancellation_key: str | None = None
+    start: str | None = None
+    steps_by_key: Mapping[str, dict[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def parse(cls, definition: Mapping[str, Any]) -> "JourneySpec":
+        """Read a canonical definition; keys a much older document lacks take defaults."""
+        trigger = definition.get("trigger") or {}
+        entry = definition.get("entry") or {}
+        return cls(
+            name=definition.get("name") or "",
+            trigger=TriggerSpec(
+                type=trigger.get("type") or "api",
+                event=trigger.get("event"),
+                schema=tuple(
+                    SchemaField(
+                        name=item["name"], type=item["type"], required=bool(item.get("required"))
+                    )
+                    for item in trigger.get("schema") or ()
+                ),
+                conditions=trigger.get("conditions"),
+            ),
+            entry=EntryRules(
+                allow_reentry=bool(entry.get("allow_reentry", False)),
+                max_entries_per_customer=entry.get("max_entries_per_customer"),
+                reentry_cooldown_seconds=int(entry.get("reentry_cooldown_seconds") or 0),
+                restart_active=bool(entry.get("restart_active", True)),
+                conditions=entry.get("conditions"),
+            ),
+            cancellation_key=definition.get("cancellation_key"),
+            start=definition.get("start"),
+            steps_by_key=MappingProxyType(
+                {step["key"]: step for step in definition.get("steps") or ()}
+            ),
+        )
