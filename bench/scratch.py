@@ -137,7 +137,9 @@ def workspace_with_key(name: str) -> tuple[Any, str]:
 
     workspace = Workspace.objects.create(name=name)
     api_key, raw_key = ApiKey.objects.create_key(workspace=workspace, name="bench")
-    ApiKey.objects.filter(pk=api_key.pk).update(rate_limit_per_minute=UNLIMITED_RATE)
+    ApiKey.objects.filter(pk=api_key.pk).update(
+        rate_limit_per_minute=UNLIMITED_RATE, trigger_rate_limit_per_minute=UNLIMITED_RATE
+    )
     return workspace, raw_key
 
 

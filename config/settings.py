@@ -129,6 +129,8 @@ else:
 
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_DEFAULT_PER_MINUTE = env.int("RATELIMIT_DEFAULT_PER_MINUTE", default=100)
+# Trigger calls have a budget of their own per key, apart from the rest of the API.
+RATELIMIT_TRIGGER_PER_MINUTE = env.int("RATELIMIT_TRIGGER_PER_MINUTE", default=100)
 
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")

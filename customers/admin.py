@@ -46,6 +46,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "prefix",
         "workspace",
         "rate_limit_per_minute",
+        "trigger_rate_limit_per_minute",
         "last_used_at",
         "revoked_at",
         "created_at",
@@ -58,6 +59,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "workspace",
         "name",
         "rate_limit_per_minute",
+        "trigger_rate_limit_per_minute",
         "public_id",
         "prefix",
         "last_used_at",
@@ -86,8 +88,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # adopt its row, so the admin's redirect and log entry point at it.
         api_key, raw_key = ApiKey.objects.create_key(workspace=obj.workspace, name=obj.name)
         api_key.rate_limit_per_minute = obj.rate_limit_per_minute
+        api_key.trigger_rate_limit_per_minute = obj.trigger_rate_limit_per_minute
         api_key.revoked_at = obj.revoked_at
-        api_key.save(update_fields=["rate_limit_per_minute", "revoked_at"])
+        api_key.save(
+            update_fields=["rate_limit_per_minute", "trigger_rate_limit_per_minute", "revoked_at"]
+        )
         for field in ApiKey._meta.concrete_fields:
             setattr(obj, field.attname, getattr(api_key, field.attname))
         obj._state.adding = False

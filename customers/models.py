@@ -48,6 +48,12 @@ def default_rate_limit() -> int:
     return settings.RATELIMIT_DEFAULT_PER_MINUTE
 
 
+def default_trigger_rate_limit() -> int:
+    from django.conf import settings
+
+    return settings.RATELIMIT_TRIGGER_PER_MINUTE
+
+
 class ApiKey(models.Model):
     """A secret that authenticates an application; shown once, stored as a hash."""
 
@@ -60,7 +66,13 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=200, default="default")
     prefix = models.CharField(max_length=16, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    rate_limit_per_minute = models.PositiveIntegerField(default=default_rate_limit)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        default=default_rate_limit, help_text="Requests per minute to the API, triggers apart."
+    )
+    trigger_rate_limit_per_minute = models.PositiveIntegerField(
+        default=default_trigger_rate_limit,
+        help_text="Trigger requests per minute: a budget of their own (seed 000: 100).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -5,6 +5,11 @@ production: atomic increments shared by every web process). The throttle records
 usage on the request; :func:`rate_limit_headers` renders it both as the
 ``X-RateLimit-*`` headers vendor clients read today and as the IETF draft's
 ``RateLimit-Policy`` / ``RateLimit`` fields.
+
+Each key has two budgets: trigger calls (views with ``rate_limit_budget = "trigger"``)
+count against ``trigger_rate_limit_per_minute``, everything else against
+``rate_limit_per_minute``, so a burst of triggers never locks an integration out of
+reading its runs, nor the other way round.
 """
 
 from typing import Any
@@ -19,21 +24,33 @@ WINDOW_SECONDS = 60
 USAGE_ATTRIBUTE = "rate_limit_usage"
 
 
+#: The budget of views that name none.
+DEFAULT_BUDGET = "default"
+TRIGGER_BUDGET = "trigger"
+
+
+def _budget_rate(api_key: ApiKey, budget: str) -> int:
+    if budget == TRIGGER_BUDGET:
+        return api_key.trigger_rate_limit_per_minute
+    return api_key.rate_limit_per_minute
+
+
 class ApiKeyRateThrottle(BaseThrottle):
-    """Counts each request against its key's ``rate_limit_per_minute``."""
+    """Counts each request against its key's budget for the view's kind of call."""
 
     def allow_request(self, request: Request, view: Any) -> bool:
         api_key = request.auth
         if not isinstance(api_key, ApiKey):
             return True
-        # One budget per key across the whole API, as the seed describes it.
+        budget = getattr(view, "rate_limit_budget", DEFAULT_BUDGET)
         usage = get_usage(
             request._request,
-            group=f"api:{api_key.public_id}",
+            group=f"{budget}:{api_key.public_id}",
             key=lambda _group, _request: api_key.public_id,
-            rate=f"{api_key.rate_limit_per_minute}/m",
+            rate=f"{_budget_rate(api_key, budget)}/m",
             increment=True,
         )
+        usage["budget"] = budget
         setattr(request._request, USAGE_ATTRIBUTE, usage)
         self.time_left = usage["time_left"]
         return not usage["should_limit"]
@@ -46,10 +63,11 @@ def rate_limit_headers(usage: dict[str, Any]) -> dict[str, str]:
     limit = usage["limit"]
     remaining = max(0, limit - usage["count"])
     reset = max(0, int(usage["time_left"]))
+    budget = usage.get("budget", DEFAULT_BUDGET)
     return {
         "X-RateLimit-Limit": str(limit),
         "X-RateLimit-Remaining": str(remaining),
         "X-RateLimit-Reset": str(reset),
-        "RateLimit-Policy": f'"default";q={limit};w={WINDOW_SECONDS}',
-        "RateLimit": f'"default";r={remaining};t={reset}',
+        "RateLimit-Policy": f'"{budget}";q={limit};w={WINDOW_SECONDS}',
+        "RateLimit": f'"{budget}";r={remaining};t={reset}',
     }

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from customers.errors import InvalidRequest
 from customers.http import WorkspaceApiView
 from customers.openapi import error_responses
+from customers.ratelimit import TRIGGER_BUDGET
 from journeys.entry.core import Outcome
 from journeys.entry.idempotency import idempotent
 from journeys.entry.service import Audience, TriggerResult, journey_trigger
@@ -115,7 +116,7 @@ BulkOutput = inline_serializer(
 class JourneyTriggerView(WorkspaceApiView):
     """Parses the body into an audience, calls the trigger service once, renders it."""
 
-    rate_limit_budget = "trigger"
+    rate_limit_budget = TRIGGER_BUDGET
 
     @extend_schema(
         operation_id="journey_trigger",

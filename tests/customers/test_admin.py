@@ -12,7 +12,12 @@ pytestmark = pytest.mark.django_db
 def test_creating_a_key_shows_its_secret_once_and_stores_only_the_hash(admin_client, workspace):
     response = admin_client.post(
         "/admin/customers/apikey/add/",
-        {"workspace": workspace.pk, "name": "CRM sync", "rate_limit_per_minute": 250},
+        {
+            "workspace": workspace.pk,
+            "name": "CRM sync",
+            "rate_limit_per_minute": 250,
+            "trigger_rate_limit_per_minute": 40,
+        },
         follow=True,
     )
 
@@ -20,7 +25,7 @@ def test_creating_a_key_shows_its_secret_once_and_stores_only_the_hash(admin_cli
     api_key = ApiKey.objects.get(name="CRM sync")
     (raw_key,) = re.findall(r"sk_[0-9a-f]{48}", page)
     assert api_key.key_hash == hash_api_key(raw_key)
-    assert api_key.rate_limit_per_minute == 250
+    assert (api_key.rate_limit_per_minute, api_key.trigger_rate_limit_per_minute) == (250, 40)
     later = admin_client.get(f"/admin/customers/apikey/{api_key.pk}/change/").content.decode()
     assert raw_key not in later
 

@@ -51,6 +51,15 @@ def test_create_api_key_takes_a_name_and_a_rate_limit(workspace):
     assert ApiKey.objects.for_raw_key(output.split()[-1]) == api_key
 
 
+def test_create_api_key_takes_a_trigger_budget_of_its_own(workspace, settings):
+    output = _run("create_api_key", workspace.public_id, "--trigger-rate-limit", "500")
+
+    api_key = ApiKey.objects.get(workspace=workspace)
+    assert api_key.trigger_rate_limit_per_minute == 500
+    assert api_key.rate_limit_per_minute == settings.RATELIMIT_DEFAULT_PER_MINUTE
+    assert "500 triggers/minute" in output
+
+
 def test_created_key_authenticates_against_the_api(workspace, anonymous_client):
     raw_key = _run("create_api_key", workspace.public_id).split()[-1]
     anonymous_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")

@@ -24,6 +24,13 @@ class Command(BaseCommand):
             default=None,
             help="Requests per minute for this key (default: RATELIMIT_DEFAULT_PER_MINUTE)",
         )
+        parser.add_argument(
+            "--trigger-rate-limit",
+            type=int,
+            default=None,
+            help="Trigger requests per minute, a budget of their own "
+            "(default: RATELIMIT_TRIGGER_PER_MINUTE)",
+        )
 
     def handle(
         self,
@@ -31,6 +38,7 @@ class Command(BaseCommand):
         workspace_id: str,
         name: str,
         rate_limit: int | None,
+        trigger_rate_limit: int | None,
         **options: Any,
     ) -> None:
         workspace = Workspace.objects.filter(public_id=workspace_id).first()
@@ -38,16 +46,26 @@ class Command(BaseCommand):
             raise CommandError(
                 f"workspace {workspace_id!r} not found; create one with create_workspace NAME"
             )
-        if rate_limit is not None and rate_limit < 1:
-            raise CommandError("--rate-limit must be a positive number of requests per minute")
+        limits = {
+            "rate_limit_per_minute": rate_limit,
+            "trigger_rate_limit_per_minute": trigger_rate_limit,
+        }
+        for option, value in zip(
+            ("--rate-limit", "--trigger-rate-limit"), limits.values(), strict=True
+        ):
+            if value is not None and value < 1:
+                raise CommandError(f"{option} must be a positive number of requests per minute")
+        given = {field: value for field, value in limits.items() if value is not None}
         with transaction.atomic():
             api_key, raw_key = ApiKey.objects.create_key(workspace=workspace, name=name)
-            if rate_limit is not None:
-                api_key.rate_limit_per_minute = rate_limit
-                api_key.save(update_fields=["rate_limit_per_minute"])
+            if given:
+                for field, value in given.items():
+                    setattr(api_key, field, value)
+                api_key.save(update_fields=list(given))
         self.stdout.write(
             f"Created API key {api_key.name!r} ({api_key.prefix}..., "
-            f"{api_key.rate_limit_per_minute} requests/minute) for workspace "
+            f"{api_key.rate_limit_per_minute} requests/minute, "
+            f"{api_key.trigger_rate_limit_per_minute} triggers/minute) for workspace "
             f"{workspace.name} ({workspace.public_id}). "
             f"It is shown only this once: {raw_key}"
         )
