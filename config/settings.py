@@ -116,7 +116,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's backend, keeping its Redis clients (config/cache.py).
+            "BACKEND": "config.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="journeys"),
         }
@@ -141,7 +142,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     for _folder in (_queue_dir, _processed_dir, _control_dir):
         _folder.mkdir(parents=True, exist_ok=True)
     # kombu's transport, writing each message whole (config/broker.py).
-    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
+    CELERY_BROKER_TRANSPORT = "config.broker:FilesystemTransport"
     # One folder in and out: producers (web, beat) and the worker meet there.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
@@ -168,6 +169,8 @@ CELERY_TASK_ROUTES = {
     "journeys.tasks.runs_pull": {"queue": "runs.due"},
 }
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's transport, keeping the client it publishes with (config/broker.py).
+    CELERY_BROKER_TRANSPORT = "config.broker:RedisTransport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {"queue_order_strategy": "priority"}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -14,7 +14,7 @@ def channel(tmp_path):
     folder = str(tmp_path)
     options = {"data_folder_in": folder, "data_folder_out": folder, "store_processed": False}
     with Connection(
-        "filesystem://", transport="config.broker:Transport", transport_options=options
+        "filesystem://", transport="config.broker:FilesystemTransport", transport_options=options
     ) as connection:
         yield connection.default_channel
 

@@ -20,10 +20,11 @@ conditions, the entry count, recent completions and, last, whether a run is acti
 """
 
 import contextlib
+import functools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -157,7 +158,8 @@ def journey_enroll(
     *,
     journey: Journey,
     version: JourneyVersion,
-    customers: QuerySet[Customer],
+    customers: QuerySet[Customer] | None = None,
+    customer_pk: int | None = None,
     payload: dict[str, Any],
     profile: dict[str, Any] | None = None,
     tenant_id: str | None = None,
@@ -165,7 +167,8 @@ def journey_enroll(
     dry_run: bool = False,
     now: datetime | None = None,
 ) -> EntryResult:
-    """Enroll every customer of ``customers`` that the entry rules admit.
+    """Enroll every customer of ``customers`` (or the one ``customer_pk``) that the
+    entry rules admit.
 
     ``customers`` must yield each customer at most once (filter with ``pk__in``
     subqueries rather than joins). ``return_runs`` asks for the new runs' ids, which
@@ -175,12 +178,16 @@ def journey_enroll(
     """
     now = now or timezone.now()
     rules = version.spec.entry
-    constants = entry_constants(payload=payload)
-    candidates = customers.order_by().annotate(
-        verdict=_verdict(journey=journey, rules=rules, now=now, constants=constants)
+    candidates = _Candidates(
+        journey=journey,
+        version=version,
+        customers=customers,
+        customer_pk=customer_pk,
+        now=now,
+        constants=entry_constants(payload=payload),
     )
     if dry_run:
-        return _classify_only(candidates)
+        return _classify_only(candidates.queryset)
     batch = _RunBatch(
         journey=journey,
         version=version,
@@ -193,7 +200,7 @@ def journey_enroll(
     one_statement = connection.vendor == "postgresql" and not rules.restarts_active
     with contextlib.nullcontext() if one_statement else transaction.atomic():
         if rules.restarts_active:
-            result.restarted = _runs_restart(journey, candidates, now)
+            result.restarted = _runs_restart(journey, candidates.queryset, now)
         if connection.vendor == "postgresql":
             tallies, result.runs = _enroll_in_one_statement(candidates, batch, return_runs)
         else:
@@ -208,6 +215,117 @@ def journey_enroll(
     if result.enrolled_count:
         _kick_after_commit(result, bulk=not return_runs)
     return result
+
+
+class _Candidates:
+    """The customers an entry classifies, each with its verdict: a queryset for the ORM's
+    statements (counts, restarts) and the SQL the INSERT reads from.
+
+    A single trigger names one customer, and compiling the classifying query through the
+    ORM costs more CPU than running it. So for one customer, when no entry condition
+    reads the payload into the SQL, the compiled statement is kept on the (cached,
+    immutable) version and only its customer and time parameters change per call.
+    """
+
+    def __init__(
+        self,
+        *,
+        journey: Journey,
+        version: JourneyVersion,
+        customers: QuerySet[Customer] | None = None,
+        customer_pk: int | None = None,
+        now: datetime,
+        constants: dict,
+    ) -> None:
+        if (customers is None) == (customer_pk is None):
+            raise TypeError("name the candidates by customers or by customer_pk, not both")
+        self.journey, self.version, self.now, self.constants = journey, version, now, constants
+        self.customers = customers
+        self.customer_pk = customer_pk
+
+    @functools.cached_property
+    def queryset(self) -> QuerySet[Customer]:
+        customers = self.customers
+        if customers is None:
+            customers = Customer.objects.filter(pk=self.customer_pk)
+        rules = self.version.spec.entry
+        return customers.order_by().annotate(
+            verdict=_verdict(
+                journey=self.journey, rules=rules, now=self.now, constants=self.constants
+            )
+        )
+
+    def source_sql(self) -> tuple[str, list[Any]]:
+        """``SELECT id, verdict`` of the candidates."""
+        if self.customer_pk is not None and not self.version.spec.entry.conditions:
+            template = _one_customer_template(self.journey, self.version)
+            if template is not None:
+                return template.sql, template.params(customer_pk=self.customer_pk, now=self.now)
+        sql, params = self.queryset.values("id", "verdict").query.sql_with_params()
+        return sql, list(params)
+
+
+#: Stand-ins compiled into a kept statement, found again among its parameters.
+_MARKER_PK = -7_319_053_346_827_113
+_MARKER_NOW = datetime(1901, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _OneCustomerTemplate:
+    sql: str
+    base_params: tuple[Any, ...]
+    pk_slots: tuple[int, ...]
+    since_slots: tuple[int, ...]
+    cooldown: timedelta
+
+    def params(self, *, customer_pk: int, now: datetime) -> list[Any]:
+        params = list(self.base_params)
+        for slot in self.pk_slots:
+            params[slot] = customer_pk
+        if self.since_slots:
+            since = connection.ops.adapt_datetimefield_value(now - self.cooldown)
+            for slot in self.since_slots:
+                params[slot] = since
+        return params
+
+
+def _one_customer_template(
+    journey: Journey, version: JourneyVersion
+) -> "_OneCustomerTemplate | None":
+    """The classifying statement for one customer of ``version``, compiled once per
+    database vendor and kept on the version; None if it cannot be kept (then every call
+    compiles it)."""
+    kept = version.__dict__.setdefault("_one_customer_templates", {})
+    if connection.vendor not in kept:
+        kept[connection.vendor] = _one_customer_template_build(journey, version)
+    return kept[connection.vendor]
+
+
+def _one_customer_template_build(
+    journey: Journey, version: JourneyVersion
+) -> "_OneCustomerTemplate | None":
+    rules = version.spec.entry
+    cooldown = timedelta(seconds=rules.reentry_cooldown_seconds)
+    queryset = (
+        Customer.objects.filter(pk=_MARKER_PK)
+        .order_by()
+        .annotate(verdict=_verdict(journey=journey, rules=rules, now=_MARKER_NOW, constants={}))
+    )
+    sql, params = queryset.values("id", "verdict").query.sql_with_params()
+    marker_since = _MARKER_NOW - cooldown
+    since_values = {marker_since, connection.ops.adapt_datetimefield_value(marker_since)}
+    pk_slots = tuple(i for i, value in enumerate(params) if _same(value, _MARKER_PK))
+    since_slots = tuple(
+        i for i, value in enumerate(params) if any(_same(value, s) for s in since_values)
+    )
+    # Each stand-in must be where it was put, once; otherwise compile per call.
+    if len(pk_slots) != 1 or len(since_slots) != (1 if rules.reentry_cooldown_seconds else 0):
+        return None
+    return _OneCustomerTemplate(sql, tuple(params), pk_slots, since_slots, cooldown)
+
+
+def _same(value: Any, marker: Any) -> bool:
+    return type(value) is type(marker) and value == marker
 
 
 def _classify_only(candidates: QuerySet[Customer]) -> EntryResult:
@@ -302,14 +420,14 @@ Tally = tuple[str, int, int]
 
 
 def _enroll_in_one_statement(
-    candidates: QuerySet[Customer], batch: _RunBatch, return_runs: bool
+    candidates: _Candidates, batch: _RunBatch, return_runs: bool
 ) -> tuple[list[Tally], dict[int, str]]:
     """PostgreSQL: classify and insert in one statement, so both see one snapshot.
 
     Counts computed by a separate SELECT could disagree with what the INSERT saw when
     another transaction commits in between; here every candidate is counted once.
     """
-    source_sql, source_params = candidates.values("id", "verdict").query.sql_with_params()
+    source_sql, source_params = candidates.source_sql()
     insert_sql, insert_params = batch.insert_sql("candidate_set")
     if return_runs:
         select = (
@@ -343,15 +461,15 @@ def _enroll_in_one_statement(
 
 
 def _enroll_in_two_statements(
-    candidates: QuerySet[Customer], batch: _RunBatch, return_runs: bool
+    candidates: _Candidates, batch: _RunBatch, return_runs: bool
 ) -> tuple[list[Tally], dict[int, str]]:
     """SQLite (no INSERT inside WITH): classify, then insert.
 
     The embedded default's transactions are IMMEDIATE, so no other writer commits
     between the two statements and they see the same data.
     """
-    counts = _verdict_counts(candidates)
-    source_sql, source_params = candidates.values("id", "verdict").query.sql_with_params()
+    counts = _verdict_counts(candidates.queryset)
+    source_sql, source_params = candidates.source_sql()
     insert_sql, insert_params = batch.insert_sql("candidate_set", returning=return_runs)
     sql = f"WITH candidate_set AS ({source_sql}) {insert_sql}"
     runs: dict[int, NewRun] = {}

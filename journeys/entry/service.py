@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from customers.errors import InvalidRequest
-from customers.models import Customer, Workspace
+from customers.models import Workspace
 from journeys.entry.core import EntryResult, Outcome, entry_constants, journey_enroll
 from journeys.entry.selectors import (
     TriggerTarget,
@@ -115,7 +115,7 @@ def journey_trigger(
     entry = journey_enroll(
         journey=target.journey,
         version=target.version,
-        customers=Customer.objects.filter(pk=customer.pk),
+        customer_pk=customer.pk,
         payload=payload,
         profile=profile,
         tenant_id=tenant_id,
