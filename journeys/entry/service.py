@@ -10,7 +10,7 @@ A dry run answers exactly what a real trigger would, from the same classifying q
 and writes nothing: no run, no customer, no idempotency record, no message.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -99,8 +99,9 @@ def journey_trigger(
     target = journey_for_trigger(
         workspace=workspace, journey_id=journey_id, trigger_type=trigger_type
     )
+    entry = _Entry(target, payload, profile, tenant_id, dry_run, now)
     if audience.is_bulk:
-        return _trigger_bulk(workspace, target, audience, payload, tenant_id, dry_run, now)
+        return _trigger_bulk(workspace, entry, audience)
     customer = customer_for_trigger(
         workspace=workspace,
         customer_id=audience.customer_id,
@@ -108,44 +109,52 @@ def journey_trigger(
         email=audience.email,
     )
     payload_check(target.version.spec.trigger, payload)
-    if not trigger_conditions_met(target.version.spec.trigger, payload):
-        entry = EntryResult()
-        entry.outcomes[Outcome.CONDITIONS_NOT_MET] = 1
-        return TriggerResult(bulk=False, entry=entry, dry_run=dry_run)
-    entry = journey_enroll(
-        journey=target.journey,
-        version=target.version,
-        customer_pk=customer.pk,
-        payload=payload,
-        profile=profile,
-        tenant_id=tenant_id,
-        return_runs=True,
-        dry_run=dry_run,
-        now=now,
-    )
-    run = entry.runs.get(customer.pk)
+    result = entry.enroll(lambda: 1, customer_pk=customer.pk, return_runs=True)
+    run = result.runs.get(customer.pk)
     return TriggerResult(
         bulk=False,
-        entry=entry,
+        entry=result,
         run_id=run.public_id if run else None,
-        restarted=bool(entry.restarted),
+        restarted=bool(result.restarted),
         dry_run=dry_run,
     )
 
 
-def _trigger_bulk(
-    workspace: Workspace,
-    target: TriggerTarget,
-    audience: Audience,
-    payload: dict[str, Any],
-    tenant_id: str | None,
-    dry_run: bool,
-    now: datetime | None,
-) -> TriggerResult:
+@dataclass(frozen=True)
+class _Entry:
+    """One trigger's journey and what its runs carry, handed to the entry core."""
+
+    target: TriggerTarget
+    payload: dict[str, Any]
+    profile: dict[str, Any] | None
+    tenant_id: str | None
+    dry_run: bool
+    now: datetime | None
+
+    def enroll(self, candidate_count: Callable[[], int], **candidates: Any) -> EntryResult:
+        """Trigger conditions first (they see the trigger, not the customer): unmet, every
+        candidate is counted as such; met, the entry core decides per customer."""
+        if not trigger_conditions_met(self.target.version.spec.trigger, self.payload):
+            result = EntryResult()
+            result.outcomes[Outcome.CONDITIONS_NOT_MET] = candidate_count()
+            return result
+        return journey_enroll(
+            journey=self.target.journey,
+            version=self.target.version,
+            payload=self.payload,
+            profile=self.profile,
+            tenant_id=self.tenant_id,
+            dry_run=self.dry_run,
+            now=self.now,
+            **candidates,
+        )
+
+
+def _trigger_bulk(workspace: Workspace, entry: _Entry, audience: Audience) -> TriggerResult:
     _check_size("external_ids", audience.external_ids, MAX_EXTERNAL_IDS)
     _check_size("segment_ids", audience.segment_ids, MAX_SEGMENT_IDS)
     _check_size("exclude_external_ids", audience.exclude_external_ids, MAX_EXCLUDED_EXTERNAL_IDS)
-    payload_check(target.version.spec.trigger, payload)
+    payload_check(entry.target.version.spec.trigger, entry.payload)
     query = audience_customers(
         workspace=workspace,
         external_ids=audience.external_ids,
@@ -153,21 +162,9 @@ def _trigger_bulk(
         exclude_external_ids=audience.exclude_external_ids,
     )
     if query.names_nobody:
-        return TriggerResult(bulk=True, named_nobody=True, dry_run=dry_run)
-    if not trigger_conditions_met(target.version.spec.trigger, payload):
-        entry = EntryResult()
-        entry.outcomes[Outcome.CONDITIONS_NOT_MET] = query.customers.count()
-        return TriggerResult(bulk=True, entry=entry, not_found=query.not_found, dry_run=dry_run)
-    entry = journey_enroll(
-        journey=target.journey,
-        version=target.version,
-        customers=query.customers,
-        payload=payload,
-        tenant_id=tenant_id,
-        dry_run=dry_run,
-        now=now,
-    )
-    return TriggerResult(bulk=True, entry=entry, not_found=query.not_found, dry_run=dry_run)
+        return TriggerResult(bulk=True, named_nobody=True, dry_run=entry.dry_run)
+    result = entry.enroll(query.customers.count, customers=query.customers)
+    return TriggerResult(bulk=True, entry=result, not_found=query.not_found, dry_run=entry.dry_run)
 
 
 def _check_size(name: str, values: Sequence[Any] | None, limit: int) -> None:
