@@ -19,7 +19,7 @@ from customers.http import WorkspaceApiView
 from customers.openapi import error_responses
 from customers.ratelimit import TRIGGER_BUDGET
 from journeys.entry.core import Outcome
-from journeys.entry.idempotency import idempotent
+from journeys.entry.idempotency import idempotency_guard
 from journeys.entry.service import Audience, TriggerResult, journey_trigger
 
 #: The seed accepts camelCase twins of every field.
@@ -165,16 +165,15 @@ class JourneyTriggerView(WorkspaceApiView):
     )
     def post(self, request: Request, workspace_id: str, journey_id: str) -> Response:
         dry_run = _flag(request.query_params, "dry_run")
+        parsed = TriggerInput(data=_canonical_names(request.data))
         if dry_run:  # writes nothing, not even an idempotency record
-            return self.trigger(request.data, journey_id, dry_run=True)
-        return idempotent(
-            request=request,
-            workspace=self.workspace,
-            execute=lambda: self.trigger(request.data, journey_id, dry_run=False),
-        )
+            return self.trigger(parsed, journey_id, dry_run=True)
+        with idempotency_guard(request=request, workspace=self.workspace) as guard:
+            if guard.replay is not None:
+                return guard.replay
+            return guard.complete(self.trigger(parsed, journey_id, dry_run=False))
 
-    def trigger(self, data: Any, journey_id: str, *, dry_run: bool) -> Response:
-        parsed = TriggerInput(data=_canonical_names(data))
+    def trigger(self, parsed: TriggerInput, journey_id: str, *, dry_run: bool) -> Response:
         parsed.is_valid(raise_exception=True)
         result = journey_trigger(
             workspace=self.workspace,

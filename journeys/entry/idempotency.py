@@ -7,9 +7,11 @@ replays its answer, so two requests with one key never both execute. If the work
 fails, its transaction (and the claim) rolls back and a retry executes afresh.
 """
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -33,13 +35,39 @@ def request_fingerprint(request: Request) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def idempotent(
-    *, request: Request, workspace: Workspace, execute: Callable[[], Response]
-) -> Response:
-    """Run ``execute`` once per idempotency key; replay its answer for 24 hours."""
+@dataclass
+class IdempotencyGuard:
+    """What :func:`idempotency_guard` found: an answer to replay, or a request to execute
+    (then :meth:`complete` stores its answer under the key)."""
+
+    replay: Response | None = None
+    record: IdempotencyRecord | None = None
+
+    def complete(self, response: Response) -> Response:
+        if self.record is not None:
+            self.record.response_status = response.status_code
+            self.record.response_body = response.data
+            self.record.save(update_fields=["response_status", "response_body"])
+        return response
+
+
+@contextlib.contextmanager
+def idempotency_guard(*, request: Request, workspace: Workspace) -> Iterator[IdempotencyGuard]:
+    """One execution per ``Idempotency-Key``; its answer replayed for 24 hours.
+
+    Without the header the guard does nothing. With it, the body of the ``with`` runs in
+    the transaction that claimed the key, so its writes and the stored answer commit
+    together, and an error rolls both back (a retry then executes afresh)::
+
+        with idempotency_guard(request=request, workspace=workspace) as guard:
+            if guard.replay:
+                return guard.replay
+            return guard.complete(Response(...))
+    """
     key = request.headers.get(HEADER)
     if key is None:
-        return execute()
+        yield IdempotencyGuard()
+        return
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidRequest(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
@@ -55,20 +83,17 @@ def idempotent(
             key=key,
             defaults={"request_fingerprint": fingerprint, "created_at": now},
         )
-        if not created:
-            if record.request_fingerprint != fingerprint:
-                raise Unprocessable(
-                    f"{HEADER} '{key}' was already used with a different request; "
-                    "use a new key for a new request",
-                )
-            replay = Response(record.response_body, status=record.response_status)
-            replay["Idempotent-Replayed"] = "true"
-            return replay
-        response = execute()
-        record.response_status = response.status_code
-        record.response_body = response.data
-        record.save(update_fields=["response_status", "response_body"])
-        return response
+        if created:
+            yield IdempotencyGuard(record=record)
+            return
+        if record.request_fingerprint != fingerprint:
+            raise Unprocessable(
+                f"{HEADER} '{key}' was already used with a different request; "
+                "use a new key for a new request",
+            )
+        replay = Response(record.response_body, status=record.response_status)
+        replay["Idempotent-Replayed"] = "true"
+        yield IdempotencyGuard(replay=replay)
 
 
 def idempotency_records_purge(*, now=None) -> int:
