@@ -208,14 +208,16 @@ def enrollments_count(fixture: Fixture) -> int:
 
 
 def raw_insert(fixture: Fixture) -> tuple[float, int]:
-    """The floor: the entry core's INSERT columns straight from the memberships."""
+    """The floor: the entry core's INSERT columns straight from the memberships (public
+    ids made by the same SQL as the entry core's)."""
+    from customers.ids import public_id_sql
     from journeys.entry.core import run_context
 
     context = json.dumps(run_context(payload=PAYLOAD))
     statement = (
         "INSERT INTO journeys_enrollment (public_id, workspace_id, journey_id, version_id,"
         " customer_id, state, current_step, wake_at, context, exit_reason, error, entered_at)"
-        " SELECT 'run_' || replace(gen_random_uuid()::text, '-', ''), %s, %s, %s,"
+        f" SELECT {public_id_sql('run')}, %s, %s, %s,"
         " m.customer_id, 'active', %s, now(), %s::jsonb, '', '', now()"
         " FROM segments_segmentmembership AS m WHERE m.segment_id = %s"
     )
