@@ -117,18 +117,31 @@ class Enrollment(models.Model):
         EXITED = "exited"
         FAILED = "failed"
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
-    public_id = models.CharField(
-        max_length=40, unique=True, default=PublicId("run"), editable=False
-    )
-    # No index of its own: every lookup by journey leads one of the indexes below, and a
-    # journey-only index would tempt the planner, short of statistics, to check a
-    # candidate's runs by reading all of the journey's.
+    # Every index is written by each of the millions of runs a bulk entry creates, so
+    # the table has no index that another one covers: the foreign keys have none of
+    # their own (see Meta.indexes for the one that serves each).
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, db_index=False)
+    # Unique by a constraint in Meta: ``unique=True`` would add a second index on it
+    # (varchar_pattern_ops, for LIKE), which no query uses.
+    public_id = models.CharField(max_length=40, default=PublicId("run"), editable=False)
+    # No index of its own, and none that leads with it over all runs: the indexes below
+    # serve lookups by journey with a customer or among active runs, and a journey-only
+    # index would tempt the planner, short of statistics, to check a candidate's runs by
+    # reading all of the journey's. A journey with runs is never deleted (only drafts,
+    # which have none, are); the check that a deleted draft has no runs reads the table.
     journey = models.ForeignKey(
         Journey, on_delete=models.CASCADE, related_name="enrollments", db_index=False
     )
-    version = models.ForeignKey(JourneyVersion, on_delete=models.PROTECT, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="enrollments")
+    # No index: versions are immutable and never deleted by the product; deleting one
+    # (with its workspace or journey, which PROTECT refuses once published) is the only
+    # lookup by version, and it may read the table.
+    version = models.ForeignKey(
+        JourneyVersion, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    # Indexed by enrollment_entry_rules_idx, which leads with it.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="enrollments", db_index=False
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     current_step = models.CharField(max_length=100, blank=True, default="")
     wake_at = models.DateTimeField(null=True, blank=True)
@@ -145,17 +158,24 @@ class Enrollment(models.Model):
 
     class Meta:
         constraints = [
-            # Decides concurrent triggers: the second INSERT conflicts, nobody reads first.
+            # Decides concurrent triggers: the second INSERT conflicts, nobody reads first
+            # (journeys.entry names it as the INSERT's arbiter). Also serves the lookups of
+            # a journey's active runs: "is a run active?" at entry, archive, resume.
             models.UniqueConstraint(
                 fields=["journey", "customer"],
                 condition=Q(state="active"),
                 name="enrollment_one_active_per_customer",
             ),
+            # GET runs/{run_id} (journeys.runs.run_get), the admin's search by id.
+            models.UniqueConstraint(fields=["public_id"], name="enrollment_public_id_unique"),
         ]
         indexes = [
-            # Entry rules: NOT EXISTS / COUNT over (journey, customer) at trigger time.
+            # Entry rules: EXISTS / COUNT over (customer, journey[, state]) at trigger time.
+            # Customer first, so that it is also the customer foreign key's index: a
+            # customer's runs (erasing a customer: Django's cascade, then the database's
+            # check that none is left).
             models.Index(
-                fields=["journey", "customer", "state"], name="enrollment_entry_rules_idx"
+                fields=["customer", "journey", "state"], name="enrollment_entry_rules_idx"
             ),
             # Claims (journeys.engine.claims): per live journey, WHERE journey_id = %s AND
             # state = 'active' AND wake_at <= now ORDER BY wake_at. Claimed runs move
@@ -167,8 +187,13 @@ class Enrollment(models.Model):
                 condition=Q(state="active", wake_at__isnull=False),
                 name="enrollment_due_per_journey_idx",
             ),
-            # GET runs?customer=...: newest first per workspace.
+            # The workspace foreign key's index: a workspace's runs (deleting a workspace:
+            # Django's cascade, then the database's check). entered_at second, newest
+            # first, for a listing of a workspace's runs (no endpoint offers one yet).
             models.Index(fields=["workspace", "-entered_at"], name="enrollment_listing_idx"),
+            # Cancelling runs by key (WHERE workspace_id = %s AND cancellation_key = %s).
+            # Partial: runs without a key (all of them until the engine sets keys) cost
+            # it nothing.
             models.Index(
                 fields=["workspace", "cancellation_key"],
                 condition=Q(cancellation_key__isnull=False),
