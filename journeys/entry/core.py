@@ -7,13 +7,13 @@ however many customers the set holds:
 1. one SELECT that classifies every candidate (``verdict``) and counts the verdicts;
 2. with re-entry and ``restart_active``, one UPDATE that exits the active runs being
    replaced;
-3. one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` that creates the runs.
+3. one ``INSERT ... SELECT ... ON CONFLICT ... DO NOTHING`` that creates the runs.
 
 Concurrency is decided by the database, not by reading first: the partial unique index
-``enrollment_one_active_per_customer`` makes a concurrent duplicate's INSERT wait for
-the first transaction and then conflict, so parallel identical triggers create exactly
-one run. Any candidate that was eligible when classified but lost such a race is
-reported as ``already_enrolled``.
+``enrollment_one_active_per_customer``, the INSERT's only arbiter, makes a concurrent
+duplicate's INSERT wait for the first transaction and then conflict, so parallel
+identical triggers create exactly one run. Any candidate that was eligible when
+classified but lost such a race is reported as ``already_enrolled``.
 
 The verdict's CASE is ordered so that step 2 cannot change it: it depends on the
 conditions, the entry count, recent completions and, last, whether a run is active.
@@ -110,11 +110,11 @@ def entry_constants(*, payload: dict) -> dict:
 def _verdict(*, journey: Journey, rules: EntryRules, now: datetime, constants: dict) -> Case:
     """The CASE expression that classifies one candidate customer (see module docstring)."""
     runs = Enrollment.objects.filter(journey_id=journey.pk, customer_id=OuterRef("pk"))
-    active = Exists(runs.filter(state=Enrollment.State.ACTIVE))
     whens: list[When] = []
     if rules.single_entry:
         # Once ever: a run that is active or that completed blocks a new one. Runs that
-        # failed or were exited do not, so a customer can be sent through again.
+        # failed or were exited do not, so a customer can be sent through again. One
+        # probe: an active run is among the blocking ones.
         blocking = [Enrollment.State.ACTIVE, Enrollment.State.COMPLETED]
         whens.append(
             When(
@@ -135,9 +135,9 @@ def _verdict(*, journey: Journey, rules: EntryRules, now: datetime, constants: d
             since = now - timedelta(seconds=rules.reentry_cooldown_seconds)
             recent = runs.filter(state=Enrollment.State.COMPLETED, finished_at__gt=since)
             whens.append(When(Exists(recent), then=Value(Outcome.RECENTLY_COMPLETED.value)))
-        if rules.restarts_active:
-            whens.append(When(active, then=Value(_RESTART)))
-    whens.append(When(active, then=Value(Outcome.ALREADY_ENROLLED.value)))
+        # Last, an active run: replaced by the new entry (restart_active) or kept.
+        kept = _RESTART if rules.restarts_active else Outcome.ALREADY_ENROLLED.value
+        whens.append(When(Exists(runs.filter(state=Enrollment.State.ACTIVE)), then=Value(kept)))
     rule_verdict = Case(*whens, default=Value(Outcome.ENROLLED.value), output_field=CharField())
     if not rules.conditions:
         return rule_verdict
@@ -372,6 +372,12 @@ def _kick_after_commit(result: EntryResult, *, bulk: bool) -> None:
         transaction.on_commit(lambda: tasks.runs_advance.delay(run_pks), robust=True)
 
 
+#: The INSERT's arbiter: ``enrollment_one_active_per_customer`` alone, the index that
+#: decides races. A clash on another unique index (the primary key, a public id) is an
+#: error rather than a lost race, and the INSERT checks no other index before writing.
+_ONE_ACTIVE_RUN = f"(journey_id, customer_id) WHERE state = '{Enrollment.State.ACTIVE.value}'"
+
+
 @dataclass(frozen=True)
 class _RunBatch:
     """What every run created by one entry shares: the INSERT's constant columns."""
@@ -381,25 +387,29 @@ class _RunBatch:
     context: dict
     now: datetime
 
-    def insert_sql(self, source: str, *, returning: bool = True) -> tuple[str, list[Any]]:
-        """``INSERT ... SELECT`` of the enrollable rows of the CTE named ``source``.
+    def insert_sql(self, source: str, *, returning: str = "") -> tuple[str, list[Any]]:
+        """``INSERT ... SELECT`` of the enrollable rows of the CTE named ``source``,
+        ``RETURNING`` the expressions ``returning`` lists, if any.
 
         The runs are due now (``wake_at``); the caller puts ``WITH source AS (...)``
         in front, so the candidates' parameters come before these.
         """
         table = Enrollment._meta.db_table
         # Ordered inserts take the unique index's locks in one order: two overlapping
-        # bulk entries wait for each other instead of deadlocking.
+        # bulk entries wait for each other instead of deadlocking. The subquery sorts
+        # the customers' ids alone; sorting the rows to insert would carry each one's
+        # copy of the context (and every other constant) through the sort. (WHERE true:
+        # SQLite would read ON CONFLICT as a join's ON.)
         sql = (
             f"INSERT INTO {table} (public_id, workspace_id, journey_id, version_id,"
             " customer_id, state, current_step, wake_at, context, exit_reason, error,"
             f" entered_at) SELECT {public_id_sql('run')}, %s, %s, %s, candidate.id, %s, %s, %s,"
-            f" {_json_param_sql()}, '', '', %s FROM {source} AS candidate"
-            " WHERE candidate.verdict IN (%s, %s) ORDER BY candidate.id"
-            " ON CONFLICT DO NOTHING"
+            f" {_json_param_sql()}, '', '', %s FROM (SELECT enrollable.id FROM {source}"
+            " AS enrollable WHERE enrollable.verdict IN (%s, %s) ORDER BY enrollable.id)"
+            f" AS candidate WHERE true ON CONFLICT {_ONE_ACTIVE_RUN} DO NOTHING"
         )
         if returning:
-            sql += " RETURNING customer_id, id, public_id"
+            sql += f" RETURNING {returning}"
         now = connection.ops.adapt_datetimefield_value(self.now)
         params = [
             self.journey.workspace_id,
@@ -415,6 +425,9 @@ class _RunBatch:
         return sql, params
 
 
+#: What the INSERT returns of each new run when the caller asks for them (:class:`NewRun`).
+_NEW_RUNS = "customer_id, id, public_id"
+
 #: (verdict, candidates with it, runs inserted for them)
 Tally = tuple[str, int, int]
 
@@ -428,7 +441,9 @@ def _enroll_in_one_statement(
     another transaction commits in between; here every candidate is counted once.
     """
     source_sql, source_params = candidates.source_sql()
-    insert_sql, insert_params = batch.insert_sql("candidate_set")
+    # Counted, not read, in bulk: a million rows of NULL keep less than their ids would.
+    returning = _NEW_RUNS if return_runs else "NULL"
+    insert_sql, insert_params = batch.insert_sql("candidate_set", returning=returning)
     if return_runs:
         select = (
             "SELECT candidate_set.verdict, candidate_set.id, inserted.id, inserted.public_id"
@@ -470,7 +485,9 @@ def _enroll_in_two_statements(
     """
     counts = _verdict_counts(candidates.queryset)
     source_sql, source_params = candidates.source_sql()
-    insert_sql, insert_params = batch.insert_sql("candidate_set", returning=return_runs)
+    insert_sql, insert_params = batch.insert_sql(
+        "candidate_set", returning=_NEW_RUNS if return_runs else ""
+    )
     sql = f"WITH candidate_set AS ({source_sql}) {insert_sql}"
     runs: dict[int, NewRun] = {}
     inserted = 0
