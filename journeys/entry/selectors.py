@@ -1,8 +1,8 @@
 """The reads a trigger makes: its journey, its one customer, or its audience.
 
 Each lookup has one owner, here. The two a single trigger makes on every request (the
-journey and the customer) are written out as SQL once: compiling them through the ORM
-costs more CPU than running them. Their columns (integers and text) read back the same
+journey and the customer) are one statement, written out as SQL once: compiling it
+through the ORM costs more CPU than running it. Their columns (integers and text) read back the same
 on every backend, so rows become instances through ``Model.from_db``. The audience of a
 bulk trigger stays a queryset from start to end: a segment of a million customers is
 enrolled by SQL, never loaded into Python.
@@ -38,22 +38,34 @@ def _column(model: type[Model], name: str) -> str:
 
 _JOURNEY_FIELDS = _fields(Journey, JOURNEY_TRIGGER_FIELDS)
 _JOURNEY_COLUMNS = [field.attname for field in _JOURNEY_FIELDS]
-_JOURNEY_LOOKUP_SQL = (
+_CUSTOMER_FIELDS = _fields(Customer, CUSTOMER_TRIGGER_FIELDS)
+_CUSTOMER_COLUMNS = [field.attname for field in _CUSTOMER_FIELDS]
+_JOURNEY_SELECT = (
     f"SELECT {', '.join(f'journey.{field.column}' for field in _JOURNEY_FIELDS)},"
     f" version.{_column(JourneyVersion, 'number')}"
+)
+_JOURNEY_FROM = (
     f" FROM {Journey._meta.db_table} AS journey"
     f" LEFT JOIN {JourneyVersion._meta.db_table} AS version"
     f" ON version.{_column(JourneyVersion, 'id')} = journey.{_column(Journey, 'live_version')}"
+)
+_JOURNEY_WHERE = (
     f" WHERE journey.{_column(Journey, 'workspace')} = %s"
     f" AND journey.{_column(Journey, 'public_id')} = %s"
 )
-_CUSTOMER_FIELDS = _fields(Customer, CUSTOMER_TRIGGER_FIELDS)
-_CUSTOMER_COLUMNS = [field.attname for field in _CUSTOMER_FIELDS]
-# The rule of ``active_customers`` (inactive customers count as not found), as SQL.
-_CUSTOMER_LOOKUP_SQL = {
-    by: f"SELECT {', '.join(field.column for field in _CUSTOMER_FIELDS)}"
-    f" FROM {Customer._meta.db_table} WHERE {_column(Customer, 'workspace')} = %s"
-    f" AND {_column(Customer, 'status')} = %s AND {_column(Customer, by)} = %s LIMIT 1"
+_JOURNEY_LOOKUP_SQL = _JOURNEY_SELECT + _JOURNEY_FROM + _JOURNEY_WHERE
+#: A single trigger's two reads in one round trip: the journey, and beside it the one
+#: customer the identifier names (identifiers are unique per workspace, so the join
+#: adds at most one row). The customer's condition is the rule of ``active_customers``
+#: (inactive customers count as not found), as SQL.
+_JOURNEY_AND_CUSTOMER_SQL = {
+    by: _JOURNEY_SELECT
+    + "".join(f", customer.{field.column}" for field in _CUSTOMER_FIELDS)
+    + _JOURNEY_FROM
+    + f" LEFT JOIN {Customer._meta.db_table} AS customer"
+    f" ON customer.{_column(Customer, 'workspace')} = journey.{_column(Journey, 'workspace')}"
+    f" AND customer.{_column(Customer, 'status')} = %s AND customer.{_column(Customer, by)} = %s"
+    + _JOURNEY_WHERE
     for by in ("public_id", "external_id", "email")
 }
 
@@ -81,6 +93,46 @@ def journey_for_trigger(
     published version comes from a per-process cache, as versions never change.
     """
     row = _row(_JOURNEY_LOOKUP_SQL, [workspace.pk, journey_id])
+    return _target(row, journey_id=journey_id, trigger_type=trigger_type)
+
+
+def journey_and_customer_for_trigger(
+    *,
+    workspace: Workspace,
+    journey_id: str,
+    trigger_type: str = Journey.TriggerType.API,
+    customer_id: str | None = None,
+    external_id: str | None = None,
+    email: str | None = None,
+) -> tuple[TriggerTarget, Customer]:
+    """A single trigger's live journey and its one active customer, read together.
+
+    The most direct identifier wins. An unknown journey is the first error, then a
+    missing identifier, then an unknown customer.
+    """
+    email = normalize_email(email)
+    if customer_id:
+        by, value = "public_id", customer_id
+    elif external_id:
+        by, value = "external_id", external_id
+    elif email is not None:
+        by, value = "email", email
+    else:
+        journey_for_trigger(workspace=workspace, journey_id=journey_id, trigger_type=trigger_type)
+        raise InvalidRequest(
+            "Missing required parameter: one of external_id, email or customer_id "
+            "(or external_ids / segment_ids for bulk)"
+        )
+    params = [Customer.Status.ACTIVE.value, value, workspace.pk, journey_id]
+    row = _row(_JOURNEY_AND_CUSTOMER_SQL[by], params)
+    width = len(_JOURNEY_COLUMNS) + 1
+    target = _target(row[:width] if row else None, journey_id=journey_id, trigger_type=trigger_type)
+    if row[width] is None:
+        raise NotFound("Customer not found")
+    return target, Customer.from_db(connection.alias, _CUSTOMER_COLUMNS, row[width:])
+
+
+def _target(row: tuple[Any, ...] | None, *, journey_id: str, trigger_type: str) -> TriggerTarget:
     journey = Journey.from_db(connection.alias, _JOURNEY_COLUMNS, row[:-1]) if row else None
     if journey is None or journey.status != Journey.Status.LIVE or not journey.live_version_id:
         raise NotFound("Journey not found", journey_id=journey_id)
@@ -92,32 +144,6 @@ def journey_for_trigger(
             f"not '{trigger_type}'",
         )
     return TriggerTarget(journey=journey, version=version)
-
-
-def customer_for_trigger(
-    *,
-    workspace: Workspace,
-    customer_id: str | None = None,
-    external_id: str | None = None,
-    email: str | None = None,
-) -> Customer:
-    """The one active customer a single trigger names, most direct identifier first."""
-    email = normalize_email(email)
-    if customer_id:
-        by, value = "public_id", customer_id
-    elif external_id:
-        by, value = "external_id", external_id
-    elif email is not None:
-        by, value = "email", email
-    else:
-        raise InvalidRequest(
-            "Missing required parameter: one of external_id, email or customer_id "
-            "(or external_ids / segment_ids for bulk)"
-        )
-    row = _row(_CUSTOMER_LOOKUP_SQL[by], [workspace.pk, Customer.Status.ACTIVE.value, value])
-    if row is None:
-        raise NotFound("Customer not found")
-    return Customer.from_db(connection.alias, _CUSTOMER_COLUMNS, row)
 
 
 @dataclass(frozen=True)

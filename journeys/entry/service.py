@@ -21,7 +21,7 @@ from journeys.entry.core import EntryResult, Outcome, entry_constants, journey_e
 from journeys.entry.selectors import (
     TriggerTarget,
     audience_customers,
-    customer_for_trigger,
+    journey_and_customer_for_trigger,
     journey_for_trigger,
 )
 from journeys.models import Journey
@@ -96,18 +96,21 @@ def journey_trigger(
     customer; ``InvalidRequest`` for a payload that breaks the trigger schema, a missing
     identifier, oversized lists or unknown segments.
     """
-    target = journey_for_trigger(
-        workspace=workspace, journey_id=journey_id, trigger_type=trigger_type
-    )
-    entry = _Entry(target, payload, profile, tenant_id, dry_run, now)
     if audience.is_bulk:
+        target = journey_for_trigger(
+            workspace=workspace, journey_id=journey_id, trigger_type=trigger_type
+        )
+        entry = _Entry(target, payload, profile, tenant_id, dry_run, now)
         return _trigger_bulk(workspace, entry, audience)
-    customer = customer_for_trigger(
+    target, customer = journey_and_customer_for_trigger(
         workspace=workspace,
+        journey_id=journey_id,
+        trigger_type=trigger_type,
         customer_id=audience.customer_id,
         external_id=audience.external_id,
         email=audience.email,
     )
+    entry = _Entry(target, payload, profile, tenant_id, dry_run, now)
     payload_check(target.version.spec.trigger, payload)
     result = entry.enroll(lambda: 1, customer_pk=customer.pk, return_runs=True)
     run = result.runs.get(customer.pk)

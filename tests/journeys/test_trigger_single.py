@@ -279,14 +279,16 @@ def test_run_of_another_workspace_is_404(client, api_base, other_workspace):
     assert response.json()["error"] == "run not found"
 
 
-def test_blank_email_is_a_missing_parameter_not_a_match(workspace):
+def test_blank_email_is_a_missing_parameter_not_a_match(workspace, journey):
     from customers.errors import InvalidRequest
-    from journeys.entry.selectors import customer_for_trigger
+    from journeys.entry.selectors import journey_and_customer_for_trigger
 
     Customer.objects.create(workspace=workspace, external_id="no-email")
 
     with pytest.raises(InvalidRequest, match="Missing required parameter"):
-        customer_for_trigger(workspace=workspace, email="   ")
+        journey_and_customer_for_trigger(
+            workspace=workspace, journey_id=journey.public_id, email="   "
+        )
 
 
 def test_an_id_of_any_shape_that_does_not_exist_is_404(client, api_base, journey, ada):
