@@ -67,11 +67,14 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=16, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     rate_limit_per_minute = models.PositiveIntegerField(
-        default=default_rate_limit, help_text="Requests per minute to the API, triggers apart."
+        "API calls a minute",
+        default=default_rate_limit,
+        help_text="Requests a minute to the API, triggers apart.",
     )
     trigger_rate_limit_per_minute = models.PositiveIntegerField(
+        "triggers a minute",
         default=default_trigger_rate_limit,
-        help_text="Trigger requests per minute: a budget of their own (seed 000: 100).",
+        help_text="Trigger requests a minute: a budget of their own (seed 000: 100).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
