@@ -1,0 +1,94 @@
+"""Bodies PostgreSQL or Python cannot hold answer 400 naming the place, and write nothing."""
+
+import json
+
+import pytest
+
+from customers.models import Customer
+from customers.parsers import MAX_DEPTH
+from journeys.models import Enrollment
+from tests.factories import journey_create
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client, url, raw: str | bytes):
+    return client.post(url, raw, content_type="application/json")
+
+
+def test_a_nul_in_a_string_is_a_400_naming_the_field(client, api_base):
+    body = json.dumps({"external_id": "n1", "attributes": {"k": "a\u0000b"}})
+
+    response = post(client, f"{api_base}/customers", body)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "JSON parse error - attributes.k: NUL characters (\\u0000) are not allowed"
+    )
+    assert not Customer.objects.exists()
+
+
+def test_a_nul_in_a_key_is_a_400(client, api_base):
+    response = post(client, f"{api_base}/customers", '{"external_id": "n1", "a\\u0000": 1}')
+
+    assert response.status_code == 400
+    assert "not allowed in keys" in response.json()["error"]
+
+
+def test_a_trigger_payload_with_a_nul_enrolls_nobody(client, api_base, workspace, ada):
+    journey = journey_create(workspace)
+    body = json.dumps({"external_id": "user_ada", "payload": {"x": "\u0000"}})
+
+    response = post(client, f"{api_base}/journeys/{journey.public_id}/trigger", body)
+
+    assert response.status_code == 400
+    assert "payload.x" in response.json()["error"]
+    assert not Enrollment.objects.exists()
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999"])
+def test_a_number_too_large_for_a_float_is_a_400(client, api_base, workspace, ada, number):
+    journey = journey_create(workspace)
+    body = '{"external_id": "user_ada", "payload": {"x": ' + number + "}}"
+
+    response = post(client, f"{api_base}/journeys/{journey.public_id}/trigger", body)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == f"JSON parse error - number {number} is too large"
+    assert not Enrollment.objects.exists()
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 10_000, 200_000])
+def test_deep_nesting_is_a_400(client, api_base, depth):
+    body = '{"external_id": "deep", "attributes": {"x": ' + "[" * depth + "]" * depth + "}}"
+
+    response = post(client, f"{api_base}/customers", body)
+
+    assert response.status_code == 400
+    assert "nested deeper than 64 levels" in response.json()["error"]
+    assert not Customer.objects.exists()
+
+
+def test_nesting_within_the_limit_is_parsed(client, api_base):
+    depth = MAX_DEPTH - 2
+    body = '{"external_id": "ok", "attributes": {"x": ' + "[" * depth + "]" * depth + "}}"
+
+    response = post(client, f"{api_base}/customers", body)
+
+    assert response.status_code == 201
+
+
+def test_a_body_that_is_not_utf8_is_a_400(client, api_base):
+    response = post(client, f"{api_base}/customers", b'{"external_id": "\xff"}')
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "JSON parse error - the body is not UTF-8"
+
+
+def test_nan_and_infinity_literals_stay_refused(client, api_base):
+    response = post(
+        client, f"{api_base}/customers", '{"external_id": "n", "attributes": {"x": NaN}}'
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "JSON parse error - NaN is not valid JSON"
