@@ -10,5 +10,7 @@ urlpatterns = [
     path("bench/bare-insert", BareInsertView.as_view(), name="bench-bare-insert"),
 ]
 
+handler400 = config_urls.handler400
+handler403 = config_urls.handler403
 handler404 = config_urls.handler404
 handler500 = config_urls.handler500

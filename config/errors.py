@@ -1,5 +1,7 @@
 """JSON error pages for API paths; everything else keeps Django's HTML pages."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
@@ -20,3 +22,26 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return JsonResponse({"error": "internal server error"}, status=500)
     return defaults.server_error(request)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's own 400s (a body over the upload limit, a bad Host...) as JSON; an
+    oversized body is a 413 naming the limit."""
+    if not _is_api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return JsonResponse(
+            {
+                "error": f"request body too large: the limit is {limit:,} bytes",
+                "limit_bytes": limit,
+            },
+            status=413,
+        )
+    return JsonResponse({"error": "bad request"}, status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"error": "permission denied"}, status=403)
+    return defaults.permission_denied(request, exception)

@@ -6,5 +6,5 @@ from customers.api import CustomerDetailApi, CustomerIdentifyApi
 
 urlpatterns = [
     path("customers", CustomerIdentifyApi.as_view(), name="customers"),
-    path("customers/<str:customer_id>", CustomerDetailApi.as_view(), name="customer-detail"),
+    path("customers/<id:customer_id>", CustomerDetailApi.as_view(), name="customer-detail"),
 ]

@@ -6,5 +6,5 @@ from delivery.api import WebhookEndpointDetailApi, WebhookEndpointListApi
 
 urlpatterns = [
     path("webhooks", WebhookEndpointListApi.as_view(), name="webhooks"),
-    path("webhooks/<str:endpoint_id>", WebhookEndpointDetailApi.as_view(), name="webhook-detail"),
+    path("webhooks/<id:endpoint_id>", WebhookEndpointDetailApi.as_view(), name="webhook-detail"),
 ]

@@ -6,6 +6,6 @@ from segments.api import SegmentDetailApi, SegmentListCreateApi, SegmentMembersA
 
 urlpatterns = [
     path("segments", SegmentListCreateApi.as_view(), name="segments"),
-    path("segments/<str:segment_id>", SegmentDetailApi.as_view(), name="segment-detail"),
-    path("segments/<str:segment_id>/members", SegmentMembersApi.as_view(), name="segment-members"),
+    path("segments/<id:segment_id>", SegmentDetailApi.as_view(), name="segment-detail"),
+    path("segments/<id:segment_id>/members", SegmentMembersApi.as_view(), name="segment-members"),
 ]

@@ -13,9 +13,9 @@ from journeys.authoring.api import (
 
 urlpatterns = [
     path("journeys", JourneyListApi.as_view(), name="journeys"),
-    path("journeys/<str:journey_id>", JourneyDetailApi.as_view(), name="journey-detail"),
-    path("journeys/<str:journey_id>/export", JourneyExportApi.as_view(), name="journey-export"),
-    path("journeys/<str:journey_id>/publish", JourneyPublishApi.as_view(), name="journey-publish"),
-    path("journeys/<str:journey_id>/pause", JourneyPauseApi.as_view(), name="journey-pause"),
-    path("journeys/<str:journey_id>/archive", JourneyArchiveApi.as_view(), name="journey-archive"),
+    path("journeys/<id:journey_id>", JourneyDetailApi.as_view(), name="journey-detail"),
+    path("journeys/<id:journey_id>/export", JourneyExportApi.as_view(), name="journey-export"),
+    path("journeys/<id:journey_id>/publish", JourneyPublishApi.as_view(), name="journey-publish"),
+    path("journeys/<id:journey_id>/pause", JourneyPauseApi.as_view(), name="journey-pause"),
+    path("journeys/<id:journey_id>/archive", JourneyArchiveApi.as_view(), name="journey-archive"),
 ]

@@ -5,5 +5,5 @@ from django.urls import path
 from journeys.engine.api import RunDetailView
 
 urlpatterns = [
-    path("runs/<str:run_id>", RunDetailView.as_view(), name="run-detail"),
+    path("runs/<id:run_id>", RunDetailView.as_view(), name="run-detail"),
 ]

@@ -5,5 +5,5 @@ from django.urls import path
 from journeys.entry.api import JourneyTriggerView
 
 urlpatterns = [
-    path("journeys/<str:journey_id>/trigger", JourneyTriggerView.as_view(), name="journey-trigger"),
+    path("journeys/<id:journey_id>/trigger", JourneyTriggerView.as_view(), name="journey-trigger"),
 ]

@@ -23,7 +23,7 @@ def _project_mounts_webhooks() -> bool:
 # these tests exercise the real routes either way.
 urlpatterns = list(project_urls.urlpatterns)
 if not _project_mounts_webhooks():
-    urlpatterns.append(path("api/v1/workspaces/<str:workspace_id>/", include("delivery.urls")))
+    urlpatterns.append(path("api/v1/workspaces/<id:workspace_id>/", include("delivery.urls")))
 handler404 = project_urls.handler404
 handler500 = project_urls.handler500
 
