@@ -116,15 +116,32 @@ def _bounded_text(max_length: int) -> Checker:
     return check
 
 
-def _integer(minimum: int | None) -> Checker:
+#: The longest duration a step or an entry rule may name: years stay possible, while a
+#: moment computed from it stays a date (``now + 10**12 s`` is past the year 9999, and
+#: every walk of such a run would fail) and fits the columns that store it.
+MAX_DURATION_SECONDS = 50 * 365 * 86400
+#: The largest count (limit, times, max entries): what the columns storing it hold.
+MAX_COUNT = 2**31 - 1
+
+
+def _integer(minimum: int | None, maximum: int = MAX_COUNT) -> Checker:
     def check(value: Any) -> tuple[Any, str | None]:
         if not _is_int(value):
             return value, "must be an integer"
         if minimum is not None and value < minimum:
             return value, f"must be at least {minimum}"
+        if value > maximum:
+            return value, f"must be at most {maximum:,}"
+        if minimum is None and value < -maximum:
+            return value, f"must be at least {-maximum:,}"
         return value, None
 
     return check
+
+
+def _seconds(minimum: int | None) -> Checker:
+    """A duration in seconds, at most :data:`MAX_DURATION_SECONDS` either way."""
+    return _integer(minimum, MAX_DURATION_SECONDS)
 
 
 def _boolean(value: Any) -> tuple[Any, str | None]:
@@ -208,10 +225,10 @@ SEND_FIELDS: dict[str, tuple[Field, ...]] = {
     "webhook": (Field("url", _non_blank_text, REQUIRED), Field("body", _json_body), _next()),
 }
 DELAY_FIELDS: dict[str, tuple[Field, ...]] = {
-    "seconds": (Field("seconds", _integer(0), REQUIRED), _next()),
+    "seconds": (Field("seconds", _seconds(0), REQUIRED), _next()),
     "until": (
         Field("until", _non_blank_text, REQUIRED),
-        Field("offset_seconds", _integer(None), 0),
+        Field("offset_seconds", _seconds(None), 0),
         _next(),
     ),
 }
@@ -227,7 +244,7 @@ STEP_FIELDS: dict[str, tuple[Field, ...]] = {
     ),
     "throttle": (
         Field("limit", _integer(1), REQUIRED),
-        Field("period_seconds", _integer(1), REQUIRED),
+        Field("period_seconds", _seconds(1), REQUIRED),
         Field("scope", _choice(THROTTLE_SCOPES), "customer"),
         _next(),
         _next("throttled"),
@@ -242,7 +259,7 @@ STEP_FIELDS: dict[str, tuple[Field, ...]] = {
     "wait_for_event": (
         Field("event", _bounded_text(EVENT_MAX_LENGTH), REQUIRED),
         Field("condition", _condition),
-        Field("timeout_seconds", _integer(0), REQUIRED),
+        Field("timeout_seconds", _seconds(0), REQUIRED),
         _next("matched"),
         _next("timeout"),
     ),
@@ -425,7 +442,7 @@ def _normalize_entry(collector: ProblemCollector, raw: Any) -> dict[str, Any]:
         (
             Field("allow_reentry", _boolean, False),
             Field("max_entries_per_customer", _integer(1)),
-            Field("reentry_cooldown_seconds", _integer(0), 0),
+            Field("reentry_cooldown_seconds", _seconds(0), 0),
             Field("restart_active", _boolean, True),
             Field("conditions", _condition),
         ),

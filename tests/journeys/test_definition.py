@@ -783,3 +783,39 @@ def test_a_schema_fields_required_flag_must_be_a_boolean(value):
     messages = [problem["message"] for problem in problems_of(document)]
 
     assert "trigger.schema[0].required must be true or false" in messages
+
+
+@pytest.mark.parametrize(
+    ("step", "field"),
+    [
+        ({"type": "delay", "seconds": 10**12, "next": None}, "seconds"),
+        ({"type": "delay", "until": "{{ data.at }}", "offset_seconds": -(10**12), "next": None},
+         "offset_seconds"),
+        ({"type": "wait_for_event", "event": "e", "timeout_seconds": 10**12, "matched": None,
+          "timeout": None}, "timeout_seconds"),
+        ({"type": "throttle", "limit": 10**12, "period_seconds": 60, "next": None,
+          "throttled": None}, "limit"),
+    ],
+)  # fmt: skip
+def test_durations_and_counts_have_a_ceiling(step, field):
+    document = {"name": "x", "steps": [{"key": "s", **step}]}
+
+    problems = problems_of(document)
+
+    assert located(problems) == {("s", field)}
+    assert "must be" in problems[0]["message"]
+
+
+def test_a_delay_of_years_is_still_allowed():
+    ten_years = 10 * 365 * 86400
+    document = {"name": "x", "steps": [{"key": "d", "type": "delay", "seconds": ten_years}]}
+
+    assert definition_normalize(document)["steps"][0]["seconds"] == ten_years
+
+
+def test_entry_rules_have_a_ceiling_too():
+    document = {"name": "x", "entry": {"reentry_cooldown_seconds": 10**12}, "steps": []}
+
+    assert problems_of(document)[0]["message"] == (
+        "entry.reentry_cooldown_seconds must be at most 1,576,800,000"
+    )
