@@ -1,14 +1,13 @@
 """kombu's transports as the product uses them: the filesystem one writing each message
 whole, the Redis one keeping its publishing client.
 
-The embedded default's broker: kombu's filesystem transport, each message written whole.
-
-kombu's filesystem transport creates a message's file in the queue folder and then
-writes into it, while a worker moves away and reads any file it finds there: a worker
-that finds the file between the two reads an empty message, and the JSON error ends it
-(and with it the embedded default). Here a message is written under a name no worker
-picks up and then renamed into place, which is atomic: a worker sees it whole or not at
-all. ``settings.CELERY_BROKER_TRANSPORT`` names this transport for ``filesystem://``.
+The embedded default's broker: kombu's filesystem transport creates a message's file in
+the queue folder and then writes into it, while a worker moves away and reads any file
+it finds there: a worker that finds the file between the two reads an empty message, and
+the JSON error ends it (and with it the embedded default). Here a message is written
+under a name no worker picks up and then renamed into place, which is atomic: a worker
+sees it whole or not at all. ``settings.CELERY_BROKER_TRANSPORT`` names this transport
+for ``filesystem://``.
 
 Redis: kombu's channel builds a new ``redis.Redis`` for every message it publishes, and
 redis-py copies about 170 response callbacks into each: some 0.4 ms of CPU on every

@@ -1,8 +1,6 @@
 """Journeys, their published versions, enrollments (runs) and the runs' timelines."""
 
 import functools
-from collections.abc import Mapping
-from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -94,10 +92,6 @@ class JourneyVersion(models.Model):
         """The definition, parsed once per (cached, immutable) version."""
         return JourneySpec.parse(self.definition)
 
-    @property
-    def steps_by_key(self) -> Mapping[str, dict[str, Any]]:
-        return self.spec.steps_by_key
-
 
 @functools.lru_cache(maxsize=512)
 def journey_version_get(journey_public_id: str, number: int, pk: int) -> JourneyVersion:
@@ -159,14 +153,14 @@ class Enrollment(models.Model):
     class Meta:
         constraints = [
             # Decides concurrent triggers: the second INSERT conflicts, nobody reads first
-            # (journeys.entry names it as the INSERT's arbiter). Also serves the lookups of
+            # (journeys.entry.core names it as the INSERT's arbiter). Also serves the lookups of
             # a journey's active runs: "is a run active?" at entry, archive, resume.
             models.UniqueConstraint(
                 fields=["journey", "customer"],
                 condition=Q(state="active"),
                 name="enrollment_one_active_per_customer",
             ),
-            # GET runs/{run_id} (journeys.runs.run_get), the admin's search by id.
+            # GET runs/{run_id} (journeys.engine.runs.run_get), the admin's search by id.
             models.UniqueConstraint(fields=["public_id"], name="enrollment_public_id_unique"),
         ]
         indexes = [

@@ -126,14 +126,13 @@ MAX_COUNT = 2**31 - 1
 
 def _integer(minimum: int | None, maximum: int = MAX_COUNT) -> Checker:
     def check(value: Any) -> tuple[Any, str | None]:
+        lowest = -maximum if minimum is None else minimum
         if not _is_int(value):
             return value, "must be an integer"
-        if minimum is not None and value < minimum:
-            return value, f"must be at least {minimum}"
+        if value < lowest:
+            return value, f"must be at least {lowest:,}"
         if value > maximum:
             return value, f"must be at most {maximum:,}"
-        if minimum is None and value < -maximum:
-            return value, f"must be at least {-maximum:,}"
         return value, None
 
     return check

@@ -92,7 +92,7 @@ class RunWalker:
     ) -> None:
         self.run = run
         self.watch = watch
-        self.steps = run.version.steps_by_key
+        self.steps = run.version.spec.steps_by_key
         self.visits = visits
         self.open_visit = open_visit
         self.writes = Writes()

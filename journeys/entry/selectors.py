@@ -2,10 +2,10 @@
 
 Each lookup has one owner, here. The two a single trigger makes on every request (the
 journey and the customer) are one statement, written out as SQL once: compiling it
-through the ORM costs more CPU than running it. Their columns (integers and text) read back the same
-on every backend, so rows become instances through ``Model.from_db``. The audience of a
-bulk trigger stays a queryset from start to end: a segment of a million customers is
-enrolled by SQL, never loaded into Python.
+through the ORM costs more CPU than running it. Their columns (integers and text) read
+back the same on every backend, so rows become instances through ``Model.from_db``. The
+audience of a bulk trigger stays a queryset from start to end: a segment of a million
+customers is enrolled by SQL, never loaded into Python.
 """
 
 from collections.abc import Sequence

@@ -73,10 +73,6 @@ class TriggerResult:
         (outcome,) = [o for o, n in self.entry.outcomes.items() if n] or [Outcome.ENROLLED]
         return outcome
 
-    @property
-    def enrolled(self) -> bool:
-        return self.entry.enrolled_count > 0
-
 
 def journey_trigger(
     *,

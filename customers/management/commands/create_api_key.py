@@ -46,21 +46,19 @@ class Command(BaseCommand):
             raise CommandError(
                 f"workspace {workspace_id!r} not found; create one with create_workspace NAME"
             )
-        limits = {
-            "rate_limit_per_minute": rate_limit,
-            "trigger_rate_limit_per_minute": trigger_rate_limit,
+        limits = {  # option: (field, value given)
+            "--rate-limit": ("rate_limit_per_minute", rate_limit),
+            "--trigger-rate-limit": ("trigger_rate_limit_per_minute", trigger_rate_limit),
         }
-        for option, value in zip(
-            ("--rate-limit", "--trigger-rate-limit"), limits.values(), strict=True
-        ):
-            if value is not None and value < 1:
+        given = {field: value for field, value in limits.values() if value is not None}
+        for option, (field, _) in limits.items():
+            if given.get(field, 1) < 1:
                 raise CommandError(f"{option} must be a positive number of requests per minute")
-        given = {field: value for field, value in limits.items() if value is not None}
         with transaction.atomic():
             api_key, raw_key = ApiKey.objects.create_key(workspace=workspace, name=name)
+            for field, value in given.items():
+                setattr(api_key, field, value)
             if given:
-                for field, value in given.items():
-                    setattr(api_key, field, value)
                 api_key.save(update_fields=list(given))
         self.stdout.write(
             f"Created API key {api_key.name!r} ({api_key.prefix}..., "
