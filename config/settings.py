@@ -243,6 +243,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "customers.openapi.body_limit_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "CustomerStatusEnum": "customers.models.Customer.Status",
         "JourneyStatusEnum": "journeys.models.Journey.Status",

@@ -23,6 +23,20 @@ class ErrorSerializer(serializers.Serializer):
     error = serializers.CharField()
 
 
+def body_limit_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Postprocessing hook: every operation that takes a body can answer 413 (Django
+    refuses a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` before any view runs, see
+    ``config.errors``), so the schema says so once, for all of them."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation["responses"].setdefault(
+                    "413", {"description": "Request body over the upload limit", "content": error}
+                )
+    return result
+
+
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     """Schema entries for the JSON errors an endpoint can answer."""
     descriptions = {
@@ -30,6 +44,7 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
         401: "Missing, invalid or revoked API key",
         404: "Not found in this workspace",
         409: "Conflict",
+        413: "Request body over the upload limit",
         422: "Unprocessable",
         429: "Rate limit exceeded",
     }

@@ -30,8 +30,12 @@ def test_trigger_operation_documents_its_answers_and_security(anonymous_client):
     schema = anonymous_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
 
     operation = schema["paths"][WORKSPACE + "/journeys/{journey_id}/trigger"]["post"]
-    assert {"200", "202", "400", "401", "404", "429"} <= set(operation["responses"])
+    assert {"200", "202", "400", "401", "404", "413", "429"} <= set(operation["responses"])
+    assert operation["responses"]["413"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
     assert any(p["name"] == "Idempotency-Key" for p in operation["parameters"])
+    assert any(p["name"] == "dry_run" for p in operation["parameters"])
     assert schema["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
 
 
