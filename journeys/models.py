@@ -149,6 +149,11 @@ class Enrollment(models.Model):
     # engine checks the token, so a run reclaimed after a crash has one owner at a time.
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Claims since the run last took a step: each claim adds one, each step taken sets
+    # it back to 0. A run whose walks keep failing (or keep killing their worker) is
+    # failed once it reaches journeys.engine.failures.MAX_WALK_ATTEMPTS, not retried
+    # forever. A database default, so that the entry INSERT need not name it.
+    walk_attempts = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         constraints = [

@@ -21,6 +21,10 @@ beyond that, the most overdue go first). What a small journey leaves of its shar
 to the others in a second pass. SQLite (the embedded default, one writer at a time)
 takes the same shares with one query per journey.
 
+Each claim also counts one more walk attempt on its runs (``walk_attempts``; a step taken
+sets it back to 0): a run whose walks keep failing, even by killing their worker, is
+failed after a few (:mod:`journeys.engine.failures`).
+
 A claim remembers when each run fell due (its ``wake_at`` before the claim): the walker
 resumes a delay with that, not with the lease's expiry.
 """
@@ -31,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from journeys.engine.leases import lease_duration
@@ -135,8 +139,9 @@ def _due_runs(journey: int | OuterRef, now: datetime) -> QuerySet[Enrollment]:
 
 def _lease(run_ids: list[int], token: uuid.UUID, until: datetime) -> None:
     Enrollment.objects.filter(pk__in=run_ids).update(
-        lease_token=token, lease_expires_at=until, wake_at=until
-    )
+        lease_token=token, lease_expires_at=until, wake_at=until,
+        walk_attempts=F("walk_attempts") + 1,
+    )  # fmt: skip
 
 
 def _claim_due_postgresql(
@@ -192,7 +197,8 @@ WITH due_journey AS MATERIALIZED (
     LIMIT %(limit)s
 )
 UPDATE {_RUNS} AS run
-SET lease_token = %(token)s, lease_expires_at = %(until)s, wake_at = %(until)s
+SET lease_token = %(token)s, lease_expires_at = %(until)s, wake_at = %(until)s,
+    walk_attempts = run.walk_attempts + 1
 FROM picked
 WHERE run.id = picked.id
 RETURNING run.id, picked.wake_at, picked.journey_id, (SELECT runs FROM share)

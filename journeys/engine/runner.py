@@ -28,6 +28,12 @@ from customers.db import rows_update
 from delivery.models import Message
 from delivery.services import webhook_events_record_many
 from journeys.engine.claims import Claim
+from journeys.engine.failures import (
+    MAX_WALK_ATTEMPTS,
+    error_describe,
+    run_walk_failed,
+    runs_give_up,
+)
 from journeys.engine.leases import LeaseLost, LeaseWatch, lease_duration
 from journeys.engine.walker import Pause, RunWalker, Writes
 from journeys.models import Enrollment, Journey, StepRun, journey_version_get
@@ -42,8 +48,9 @@ def runs_walk(claim: Claim) -> None:
     """Walk a claimed batch of runs as far as each goes now.
 
     Runs whose lease is no longer ours are skipped. A walker that fails unexpectedly is
-    logged and dropped with its unwritten work; its run is due again when its lease
-    lapses, and a later claim walks it from its last committed visit.
+    logged and dropped with its unwritten work; its run is walked again from its last
+    committed visit a little later, a few times at most
+    (:mod:`journeys.engine.failures`).
     """
     token = claim.token
     walking: list[tuple[RunWalker, Iterator[Pause]]] = []
@@ -74,11 +81,21 @@ def _walk_to_barrier(walker: RunWalker, steps: Iterator[Pause], token: uuid.UUID
         logger.warning("lost the lease on %s; another worker continues it", walker.run)
         walker.writes_take()  # nothing of it may be written
         return False
-    except Exception:
-        logger.exception("walking %s failed; retried when its lease lapses", walker.run)
-        walker.writes_take()
+    except Exception as error:
+        logger.exception("walking %s failed", walker.run)
+        walker.writes_take()  # nothing of the failed walk is written
+        _walk_failed(walker, token, error)
         return False
     return True
+
+
+def _walk_failed(walker: RunWalker, token: uuid.UUID, error: BaseException) -> None:
+    """Have the run tried again later, or failed (:mod:`journeys.engine.failures`). If
+    even that cannot be written, the run is tried again when its lease lapses."""
+    try:
+        run_walk_failed(run_id=walker.run.pk, token=token, error=error_describe(error))
+    except Exception:
+        logger.exception("recording the failed walk of %s failed too", walker.run)
 
 
 #: A walk reads its journey's ids, name and status; the rest (the draft graph above all)
@@ -122,6 +139,10 @@ def _walkers_load(claim: Claim, watch: LeaseWatch) -> list[RunWalker]:
             enrollment_id__in=[run.pk for run in runs], finished_at__isnull=True
         )
     }
+    exhausted = [run for run in runs if run.walk_attempts > MAX_WALK_ATTEMPTS]
+    if exhausted:
+        runs_give_up(runs=exhausted, token=claim.token)
+        runs = [run for run in runs if run.walk_attempts <= MAX_WALK_ATTEMPTS]
     walkers = []
     for run in runs:
         run.wake_at = claim.due_at[run.pk]
@@ -132,11 +153,35 @@ def _walkers_load(claim: Claim, watch: LeaseWatch) -> list[RunWalker]:
 
 def _writes_commit(walkers: list[RunWalker], token: uuid.UUID) -> set[RunWalker]:
     """Write what each walker did, in one transaction, for the runs still leased to us;
-    answer those walkers. The others' work is dropped: their runs have a new owner."""
+    answer those walkers. The others' work is dropped: their runs have a new owner.
+
+    If the batch's writes fail (one run's value that no column takes fails the whole
+    transaction), each walker's are written alone, so that one poison run fails alone
+    (:func:`_walk_failed`) and the rest of the batch goes on.
+    """
     idle = {walker for walker in walkers if walker.writes.empty}
-    walkers = [walker for walker in walkers if walker not in idle]
-    if not walkers:
+    busy = [walker for walker in walkers if walker not in idle]
+    if not busy:
         return idle
+    try:
+        return idle | _writes_write(busy, token)
+    except Exception as error:
+        if len(busy) == 1:
+            _write_failed(busy[0], token, error)
+            return idle
+        logger.warning("writing a batch of %s runs failed; writing them one by one", len(busy))
+    kept = set()
+    for walker in busy:
+        try:
+            kept |= _writes_write([walker], token)
+        except Exception as error:
+            _write_failed(walker, token, error)
+    return idle | kept
+
+
+def _writes_write(walkers: list[RunWalker], token: uuid.UUID) -> set[RunWalker]:
+    """One transaction for these walkers' writes. Their writes are taken (and forgotten)
+    only once it has committed, so that a failed batch can be written again in parts."""
     with transaction.atomic():
         # Still leased to us and still active (archiving or a restart ends runs and takes
         # their lease); locked in key order, so concurrent commits cannot deadlock.
@@ -151,19 +196,25 @@ def _writes_commit(walkers: list[RunWalker], token: uuid.UUID) -> set[RunWalker]
             .values_list("pk", flat=True)
         )
         kept = [walker for walker in walkers if walker.run.pk in owned]
-        for walker in walkers:
-            if walker.run.pk not in owned:
-                logger.warning("lost the lease on %s; another worker continues it", walker.run)
-                walker.writes_take()  # dropped: nothing of it may be written
-        writes = {walker: walker.writes_take() for walker in kept}
+        writes = {walker: walker.writes for walker in kept}
         _runs_update(writes, timezone.now())
         _visits_write(list(writes.values()))
         _events_record(writes)
-    return idle | set(kept)
+    for walker in walkers:
+        if walker.run.pk not in owned:
+            logger.warning("lost the lease on %s; another worker continues it", walker.run)
+        walker.writes_take()  # written, or dropped: a run we lost has a new owner
+    return set(kept)
+
+
+def _write_failed(walker: RunWalker, token: uuid.UUID, error: BaseException) -> None:
+    logger.exception("writing the walk of %s failed", walker.run, exc_info=error)
+    walker.writes_take()  # nothing of it can be written
+    _walk_failed(walker, token, error)
 
 
 _RUN_FIELDS = ["state", "current_step", "wake_at", "context", "finished_at", "error",
-               "exit_reason", "lease_token", "lease_expires_at"]  # fmt: skip
+               "exit_reason", "lease_token", "lease_expires_at", "walk_attempts"]  # fmt: skip
 
 
 def _runs_update(writes: dict[RunWalker, Writes], now: datetime) -> None:

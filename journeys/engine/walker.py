@@ -164,6 +164,9 @@ class RunWalker:
     def take(self, turn: _Turn) -> bool:
         """Apply a step's result to the run; answers whether the walk ends here."""
         step, result, now = turn.step, turn.result, turn.now
+        if self.run.walk_attempts:  # it walks again: earlier failed walks are forgiven
+            self.run.walk_attempts = 0
+            self.run.error = ""
         self.apply_context_updates(step, result)
         if result.wait_until is not None:
             self.wait(turn)
@@ -285,14 +288,18 @@ class RunWalker:
         return writes
 
     def event_payload(self, data: dict[str, Any]) -> dict[str, Any]:
-        run = self.run
-        return {
-            "run_id": run.public_id,
-            "journey_id": run.journey.public_id,
-            "journey_version": run.version.number,
-            "customer_id": run.customer.public_id,
-            "external_id": run.customer.external_id,
-            "state": run.state,
-            "entered_at": run.entered_at.isoformat(),
-            **data,
-        }
+        return run_event_payload(self.run, data)
+
+
+def run_event_payload(run: Enrollment, data: dict[str, Any]) -> dict[str, Any]:
+    """A run event's payload: who, which journey and version, where the run stands."""
+    return {
+        "run_id": run.public_id,
+        "journey_id": run.journey.public_id,
+        "journey_version": run.version.number,
+        "customer_id": run.customer.public_id,
+        "external_id": run.customer.external_id,
+        "state": run.state,
+        "entered_at": run.entered_at.isoformat(),
+        **data,
+    }
