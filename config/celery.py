@@ -8,6 +8,8 @@ import os
 
 from celery import Celery
 
+from config.quiet_sweeps import quiet_sweeps_install
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("journeys")
@@ -18,3 +20,4 @@ app.conf.CELERY_DB_REUSE_MAX = 1000
 # Each app's ``tasks`` module, and the task modules of the journeys' sub-packages.
 app.autodiscover_tasks()
 app.autodiscover_tasks(["journeys.engine", "journeys.entry"])
+quiet_sweeps_install()

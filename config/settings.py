@@ -204,6 +204,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- E-mail ---------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+if EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":  # noqa: F821
+    # Logged by the worker as text, not printed as MIME (delivery/console_email.py).
+    EMAIL_BACKEND = "delivery.console_email.ReadableConsoleBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="journeys@localhost")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 

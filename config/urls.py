@@ -1,4 +1,4 @@
-"""Top-level URLs: admin, the native API under /api/v1/ and the OpenAPI schema.
+"""Top-level URLs: a home page, admin, the native API under /api/v1/ and the OpenAPI schema.
 
 Nothing under /api/ answers an HTML page: unknown URLs and server errors there are
 JSON too (see ``config.errors``).
@@ -9,6 +9,7 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
+from config.home import home, readme
 
 
 class PathIdConverter:
@@ -36,6 +37,8 @@ workspace_api = [
 ]
 
 urlpatterns = [
+    path("", home, name="home"),
+    path("readme", readme, name="readme"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/workspaces/<id:workspace_id>/", include(workspace_api)),

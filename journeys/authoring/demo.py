@@ -2,16 +2,22 @@
 
 ``manage.py embedded`` calls :func:`demo_setup` on every start. The workspace, customer
 and journey are created once and found again by name (a demo journey someone archived
-or broke in the admin is replaced by a fresh copy); the API key is new each time,
-because a key's secret is shown only when it is created, and the previous demo keys
-are revoked.
+or broke in the admin is replaced by a fresh copy).
+
+The demo key is kept across restarts, so that a curl line saved from an earlier start
+still works: its secret (stored only as a hash in the database, like every key's) is
+kept in ``VAR_DIR/demo-api-key``, readable by its owner alone, beside the SQLite
+database it opens. A key revoked in the admin, or a file lost, gets a new key (and
+any other demo key is revoked).
 """
 
 import json
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,6 +28,11 @@ from journeys.models import Journey
 DEMO_WORKSPACE = "Demo"
 DEMO_JOURNEY_FILE = Path(__file__).parents[1] / "examples" / "welcome.json"
 DEMO_EXTERNAL_ID = "demo-user"
+
+
+def demo_key_path() -> Path:
+    """Where the demo key's secret is kept between starts."""
+    return settings.VAR_DIR / "demo-api-key"
 
 
 @dataclass(frozen=True)
@@ -54,11 +65,29 @@ def demo_setup() -> Demo:
         defaults={"email": "demo@example.com", "attributes": {"first_name": "Dana"}},
     )
     journey = _demo_journey(workspace)
+    return Demo(
+        workspace=workspace, journey=journey, customer=customer, raw_api_key=_demo_key(workspace)
+    )
+
+
+def _demo_key(workspace: Workspace) -> str:
+    """The kept demo key's secret if it still works, else a new key's (saved for next
+    time; the other demo keys are revoked)."""
+    saved = demo_key_path()
+    raw_key = saved.read_text().strip() if saved.exists() else ""
+    if raw_key:
+        key = ApiKey.objects.for_raw_key(raw_key)
+        if key is not None and key.workspace_id == workspace.pk and not key.is_revoked:
+            return raw_key
     ApiKey.objects.filter(workspace=workspace, name="demo", revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
     _, raw_key = ApiKey.objects.create_key(workspace=workspace, name="demo")
-    return Demo(workspace=workspace, journey=journey, customer=customer, raw_api_key=raw_key)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(raw_key + "\n")
+    return raw_key
 
 
 def _demo_journey(workspace: Workspace) -> Journey:

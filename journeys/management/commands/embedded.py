@@ -4,8 +4,8 @@ Sets up the demo, then runs web (gunicorn), a Celery worker and Celery beat as c
 processes sharing the SQLite database and the filesystem broker in ``var/``. Their
 output is forwarded with a ``web |`` / ``worker |`` / ``beat |`` prefix. Once the web
 server answers and the worker is ready, it prints a curl line that triggers the demo
-journey, last, so it is not lost in the start-up noise. Ctrl-C (or any child exiting)
-stops all three.
+journey, last, so it is not lost in the start-up noise, and says where e-mails go.
+Ctrl-C (or any child exiting) stops all three.
 """
 
 import signal
@@ -33,6 +33,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, **options) -> None:
         base_url = f"http://{host}:{port}"
+        email_sent = settings.EMAIL_BACKEND != "delivery.console_email.ReadableConsoleBackend"
         demo = demo_setup()
         children = self._start_children(host, port)
         worker_ready = threading.Event()
@@ -46,12 +47,7 @@ class Command(BaseCommand):
         try:
             self._wait_until_ready(f"{base_url}/healthz", worker_ready, children, stopping)
             if not stopping.is_set():
-                self.stdout.write(
-                    self.style.SUCCESS(
-                        f"\nJourney engine running at {base_url} (admin: {base_url}/admin/, "
-                        f"API docs: {base_url}/api/docs/). Trigger the demo journey with:\n"
-                    )
-                )
+                self.stdout.write(self.style.SUCCESS(_ready_text(base_url, email_sent)))
                 self.stdout.write(demo.trigger_curl(base_url) + "\n")
                 self.stdout.flush()
             while not stopping.is_set():
@@ -118,6 +114,20 @@ class Command(BaseCommand):
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _ready_text(base_url: str, email_sent: bool) -> str:
+    where = (
+        "E-mails go out through EMAIL_URL."
+        if email_sent
+        else "E-mails are not sent: the worker logs each one here (EMAIL_URL=smtp://... sends)."
+    )
+    return (
+        f"\nJourney engine running at {base_url} (admin: {base_url}/admin/, "
+        f"API docs: {base_url}/api/docs/).\n{where}\n"
+        "Trigger the demo journey with this line (its key is kept across restarts,"
+        f" in {settings.VAR_DIR / 'demo-api-key'}):\n"
+    )
 
 
 def _answers_ok(url: str) -> bool:
