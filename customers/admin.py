@@ -12,6 +12,7 @@ from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
 
+from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.models import ApiKey, ChannelIdentity, Customer, Event, TenantProfile, Workspace
 
 
@@ -121,6 +122,7 @@ class ChannelIdentityInline(admin.TabularInline):
 
 
 class TenantProfileInline(admin.StackedInline):
+    formfield_overrides = STRICT_JSON_FIELDS
     model = TenantProfile
     formset = _SameWorkspaceFormSet
     fields = ("tenant_id", "profile", "updated_at")
@@ -130,6 +132,7 @@ class TenantProfileInline(admin.StackedInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    formfield_overrides = STRICT_JSON_FIELDS
     list_display = ("__str__", "public_id", "external_id", "email", "status", "workspace")
     list_filter = ("status", "workspace", "created_at")
     list_select_related = ("workspace",)
@@ -177,6 +180,7 @@ class ChannelIdentityAdmin(admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
+    formfield_overrides = STRICT_JSON_FIELDS
     list_display = ("name", "customer", "workspace", "timestamp", "received_at")
     list_filter = ("workspace",)
     list_select_related = ("customer", "workspace")

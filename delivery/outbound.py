@@ -37,6 +37,8 @@ from urllib.parse import urljoin, urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from customers.strict_json import JSONInputError, json_loads_strict
+
 __all__ = [
     "BlockedDestination",
     "OutboundError",
@@ -90,13 +92,34 @@ class OutboundResponse:
     url: str
 
     def json(self) -> Any:
-        """The body parsed as JSON, or None when it is not JSON (webhook outputs are optional)."""
+        """The body parsed as JSON, or None when it is not JSON (webhook outputs are optional).
+
+        Raises :class:`UnstorableJSON` for JSON the product cannot keep (a NUL, a number
+        beyond a float, nesting deeper than 64): stored in a run's context it would fail
+        the commit of every batch the run is in.
+        """
         if not self.body.strip():
             return None
         try:
-            return json.loads(self.body)
-        except (ValueError, RecursionError):  # bad JSON, bad encoding, absurd nesting
-            return None
+            return json_loads_strict(self.body)
+        except JSONInputError as error:
+            if not _decodes(self.body):
+                return None  # not JSON at all, or not UTF-8
+            raise UnstorableJSON(str(error)) from None
+
+
+class UnstorableJSON(ValueError):
+    """An answer in JSON that cannot be stored; the message says where and why."""
+
+
+def _decodes(body: bytes) -> bool:
+    """Whether Python's own decoder reads ``body`` (nesting past its recursion limit, even
+    if well-formed, counts as unreadable: such an answer has no output, as before)."""
+    try:
+        json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 class OutboundError(Exception):

@@ -15,7 +15,7 @@ from delivery.messages import (
     message_give_up,
     message_prepare,
 )
-from delivery.outbound import OutboundError, http_request_with_retries
+from delivery.outbound import OutboundError, UnstorableJSON, http_request_with_retries
 from delivery.state_webhooks.outbox import (
     webhook_deliveries_kick_after_commit,
     webhook_endpoints_subscribed,
@@ -34,6 +34,7 @@ __all__ = [
     "Outgoing",
     "SendError",
     "TemplateRenderError",
+    "UnstorableJSON",
     "http_request_with_retries",
     "message_attempt_count",
     "message_deliver",

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.errors import Conflict, InvalidRequest
 from journeys.authoring.definition import definition_normalize
 from journeys.authoring.documents import definition_from_journey
@@ -110,6 +111,7 @@ class JourneyVersionInline(admin.TabularInline):
 
 @admin.register(Journey)
 class JourneyAdmin(admin.ModelAdmin):
+    formfield_overrides = STRICT_JSON_FIELDS
     form = JourneyAdminForm
     list_display = (
         "name",

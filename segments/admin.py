@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from customers.admin_fields import STRICT_JSON_FIELDS
 from segments.conditions import condition_problems
 from segments.models import Segment, SegmentMembership
 from segments.services import segment_member_count
@@ -43,6 +44,7 @@ class SegmentForm(forms.ModelForm):
 
 @admin.register(Segment)
 class SegmentAdmin(admin.ModelAdmin):
+    formfield_overrides = STRICT_JSON_FIELDS
     form = SegmentForm
     list_display = ("name", "public_id", "kind", "list_email", "workspace", "created_at")
     list_filter = ("kind", "workspace")

@@ -222,3 +222,33 @@ def test_a_value_the_database_refuses_fails_one_run_not_its_batch(
     poisoned = Enrollment.objects.get(customer__external_id="user_2")
     assert poisoned.error.startswith("DataError: ")
     assert not StepRun.objects.filter(enrollment=poisoned).exists()
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ({"code": "a\u0000b"}, "code: NUL characters (\\u0000) are not allowed"),
+        ({"rate": 1e999}, "Infinity is not valid JSON"),
+    ],
+)
+def test_a_webhook_answer_that_cannot_be_stored_fails_its_step_once(
+    client, api_base, workspace, ada, http_server, answer, problem
+):
+    """A third party's answer with a NUL (or an infinite number) would fail every commit
+    of the run's batch; the step fails at once instead, naming the problem."""
+    http_server.routes["/lookup"] = (200, answer)
+    journey = journey_create(
+        workspace,
+        steps=[{"key": "lookup", "type": "webhook", "method": "GET",
+                "url": http_server.base_url + "/lookup", "headers": {}, "body": None,
+                "next": None}],
+    )  # fmt: skip
+    run = enroll(client, api_base, journey)
+
+    runs_walk(runs_claim(run_ids=[run.pk]))
+
+    run.refresh_from_db()
+    assert run.state == Enrollment.State.FAILED
+    assert run.error == f"lookup: webhook answered JSON that cannot be stored: {problem}"
+    assert len(http_server.requests) == 1
+    assert "lookup" not in run.context["steps"]

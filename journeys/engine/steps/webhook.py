@@ -1,7 +1,12 @@
 """A webhook step: call a URL with rendered headers and body; its JSON answer is saved
 as ``steps.<key>``."""
 
-from delivery.services import OutboundError, TemplateRenderError, http_request_with_retries
+from delivery.services import (
+    OutboundError,
+    TemplateRenderError,
+    UnstorableJSON,
+    http_request_with_retries,
+)
 from journeys.engine.steps.base import (
     StepInput,
     StepResult,
@@ -37,4 +42,11 @@ def webhook_step(inp: StepInput) -> StepResult:
         return result
     if response.status >= 400:
         return StepResult(outcome=str(response.status), error=f"webhook answered {response.status}")
-    return StepResult(outcome=str(response.status), next_step=step["next"], output=response.json())
+    try:
+        output = response.json()
+    except UnstorableJSON as error:
+        return StepResult(
+            outcome=str(response.status),
+            error=f"webhook answered JSON that cannot be stored: {error}",
+        )
+    return StepResult(outcome=str(response.status), next_step=step["next"], output=output)
