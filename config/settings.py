@@ -175,7 +175,14 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# One message reserved per pool process: a backlog stays in the broker, where any free
+# worker can take it. The filesystem broker is the exception: its worker (no event loop
+# for it) sleeps a polling interval whenever its reserved messages are full, so with one
+# reserved it took in ten messages a second however short they were, and at 50 triggers
+# a second its queue grew without end. Reserving up to 32 lets it take in what arrived
+# during one sleep at once. (A reserved message a killed worker loses is harmless: runs
+# live in the database and the sweep finds any that are due.)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 32 if CELERY_BROKER_URL.startswith("filesystem://") else 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
