@@ -18,7 +18,7 @@ size }}`` used 2.5 GB and wrote eight characters). So a render of the product al
   more digits than Python prints is refused rather than squared again). A list's size
   is the text it prints as: a list holding one long string 8,000 times costs little
   memory, but printing it would not.
-- **stops after ``render_time_limit`` seconds of CPU time**, checked between loop
+- **stops after ``render_time_limit`` seconds of CPU time**, checked every few loop
   iterations and filter calls: iterations and value sizes bound each step, this bounds
   their product.
 
@@ -48,10 +48,14 @@ from liquid.exceptions import (
     ResourceLimitError,
 )
 from liquid.expression import Expression
+from liquid.filter import with_context
 from liquid.undefined import Undefined
 
 #: The CPU time of the rendering thread; tests replace it to move time on.
 cpu_clock: Callable[[], float] = time.thread_time
+#: Loop iterations and filter calls between two looks at the clock, which costs a system
+#: call: each is bounded in size, so a few dozen of them take milliseconds at the most.
+TICKS_PER_CLOCK_READ = 32
 
 #: The most digits a number may have: Python (by default) prints no longer integer.
 MAX_NUMBER_DIGITS = 4300
@@ -65,6 +69,10 @@ ITERATING_FILTERS = frozenset(
     {"compact", "concat", "find", "find_index", "has", "join", "map", "reject", "reverse",
      "sort", "sort_natural", "sum", "uniq", "where"}
 )  # fmt: skip
+
+
+#: Filters checked before they run: those that iterate, and those that can multiply.
+_CHECKED_BEFORE = ITERATING_FILTERS | {"date", "replace", "split"}
 
 
 class ValueSizeLimitError(ResourceLimitError):
@@ -209,10 +217,44 @@ def _check_after(name: str, result: object, limit: int) -> object:
     return result
 
 
-class BoundedRenderContext(RenderContext):
-    """A render context that holds filters, ranges and time to the environment's limits."""
+def bounded_filter(name: str, func: Callable[..., object]) -> Callable[..., object]:
+    """``func``, registered as filter ``name``, held to the limits of the render calling it.
 
-    __slots__ = ("deadline",)
+    The wrapper asks python-liquid for the render context (``with_context``) and hands
+    ``func`` the context or environment it asked for in turn.
+    """
+    checked_before = name in _CHECKED_BEFORE
+    wants_context = getattr(func, "with_context", False)
+    wants_environment = getattr(func, "with_environment", False)
+
+    @with_context
+    def bounded(
+        left: object, *args: object, context: "BoundedRenderContext", **kwargs: Any
+    ) -> object:
+        context.tick()
+        if checked_before:
+            _check_before(context, name, left, args)
+        if wants_context:
+            kwargs["context"] = context
+        if wants_environment:
+            kwargs["environment"] = context.env
+        try:
+            result = func(left, *args, **kwargs)
+        except LiquidError:
+            raise
+        except (ArithmeticError, ValueError) as error:
+            # Numbers Python cannot hold (a float's infinity floored): the template's
+            # problem, reported like any other filter error.
+            raise FilterError(f"{name}: {error}", token=None) from error
+        return _check_after(name, result, context.env.value_size_limit)
+
+    return bounded
+
+
+class BoundedRenderContext(RenderContext):
+    """A render context that keeps the render's time, for its loops, ranges and filters."""
+
+    __slots__ = ("deadline", "ticks")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -222,33 +264,17 @@ class BoundedRenderContext(RenderContext):
             if isinstance(parent, BoundedRenderContext)
             else cpu_clock() + self.env.render_time_limit
         )
+        self.ticks = 0
 
     def tick(self) -> None:
-        """Raise once the render has used its CPU time."""
-        if cpu_clock() > self.deadline:
+        """Count a step of the render; raise once the render has used its CPU time."""
+        self.ticks += 1
+        if self.ticks % TICKS_PER_CLOCK_READ == 0 and cpu_clock() > self.deadline:
             raise RenderTimeLimitError(
                 "render time limit reached: a render may use "
                 f"{self.env.render_time_limit:g} seconds of CPU time",
                 token=None,
             )
-
-    def filter(self, name: str, token: Any) -> Callable[..., object]:
-        func = super().filter(name, token)
-
-        def bounded(left: object, *args: object, **kwargs: object) -> object:
-            self.tick()
-            _check_before(self, name, left, args)
-            try:
-                result = func(left, *args, **kwargs)
-            except LiquidError:
-                raise
-            except (ArithmeticError, ValueError) as error:
-                # Numbers Python cannot hold (a float's infinity floored): the
-                # template's problem, reported like any other filter error.
-                raise FilterError(f"{name}: {error}", token=token) from error
-            return _check_after(name, result, self.env.value_size_limit)
-
-        return bounded
 
     @contextmanager
     def loop(self, namespace: Mapping[str, object], forloop: ForLoop | TableRow) -> Iterator[Any]:

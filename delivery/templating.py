@@ -42,6 +42,7 @@ from customers.errors import Unprocessable
 from delivery.template_limits import (
     BoundedTemplate,
     TemplateSizeLimitError,
+    bounded_filter,
     constant_range_length,
     template_ranges,
 )
@@ -79,6 +80,7 @@ class JourneyLiquidEnvironment(liquid.Environment):
         # ``liquid.Environment`` takes ``undefined`` as a constructor argument and stores
         # it on the instance, so the class attribute above has to be passed on here.
         super().__init__(undefined=type(self).undefined, strict_filters=True)
+        self.filters = {name: bounded_filter(name, func) for name, func in self.filters.items()}
 
 
 ENVIRONMENT = JourneyLiquidEnvironment()
