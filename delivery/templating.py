@@ -39,6 +39,7 @@ from liquid.exceptions import (
 )
 
 from customers.errors import Unprocessable
+from delivery import template_limits
 from delivery.template_limits import (
     BoundedTemplate,
     TemplateSizeLimitError,
@@ -187,24 +188,31 @@ def template_render(source: str, context: Mapping[str, Any]) -> str:
 
 
 class RenderBudget:
-    """The output limit, shared by the templates one step renders together.
+    """The output and time limits, shared by the templates one step renders together.
 
     A JSON body renders each of its strings as a template, a webhook each header: every
-    render is bounded by the output limit, and so is their sum, or a body of many strings
-    could add up to any size.
+    render is bounded by the output and time limits, and so is their sum, or a body of
+    many strings could add up to any size and take any time. (A render in progress when
+    the time is up finishes within its own limit, so a step takes at most twice it.)
     """
 
     def __init__(self) -> None:
         self.left = ENVIRONMENT.output_stream_limit
+        self.deadline = template_limits.cpu_clock() + ENVIRONMENT.render_time_limit
 
     def render(self, source: str, context: Mapping[str, Any]) -> str:
-        """:func:`template_render`, counting what it writes against the budget."""
+        """:func:`template_render`, counting what it writes and takes against the budget."""
         text = template_render(source, context)
         self.left -= len(text)
         if self.left < 0:
             raise TemplateRenderError(
                 "output stream limit reached: the step's templates together write more "
                 f"than {ENVIRONMENT.output_stream_limit:,} characters"
+            )
+        if template_limits.cpu_clock() > self.deadline:
+            raise TemplateRenderError(
+                "render time limit reached: the step's templates together may use "
+                f"{ENVIRONMENT.render_time_limit:g} seconds of CPU time"
             )
         return text
 

@@ -280,6 +280,20 @@ def test_a_render_budget_bounds_the_templates_of_a_step_together():
     )
 
 
+def test_a_render_budget_bounds_the_cpu_time_of_a_step_s_templates_together(monkeypatch):
+    clock = iter(range(1_000_000))  # one second more at every look
+    monkeypatch.setattr("delivery.template_limits.cpu_clock", lambda: next(clock))
+    budget = RenderBudget()  # the step may use the clock's first 2 seconds
+    budget.render("one", {})  # the render and the budget look: 2 seconds used
+
+    with pytest.raises(TemplateRenderError) as raised:
+        budget.render("two", {})  # 4 seconds used
+
+    assert raised.value.message == (
+        "render time limit reached: the step's templates together may use 2 seconds of CPU time"
+    )
+
+
 def test_parsed_templates_are_cached_up_to_a_total_source_length():
     cache = _ParsedTemplates(max_chars=100)
     first = cache.get("a" * 60)
