@@ -17,7 +17,9 @@ size }}`` used 2.5 GB and wrote eight characters). So a render of the product al
   list with itself) are checked before they build anything, as are numbers (a number of
   more digits than Python prints is refused rather than squared again). A list's size
   is the text it prints as: a list holding one long string 8,000 times costs little
-  memory, but printing it would not.
+  memory, but printing it would not. ``concat`` is the one filter that repeats items
+  (a list concatenated with itself); every other list a filter makes holds at most what
+  its input held, so checking ``concat`` bounds what any list of a render prints as.
 - **stops after ``render_time_limit`` seconds of CPU time**, checked every few loop
   iterations and filter calls: iterations and value sizes bound each step, this bounds
   their product.
@@ -69,7 +71,6 @@ ITERATING_FILTERS = frozenset(
     {"compact", "concat", "find", "find_index", "has", "join", "map", "reject", "reverse",
      "sort", "sort_natural", "sum", "uniq", "where"}
 )  # fmt: skip
-
 
 #: Filters checked before they run: those that iterate, and those that can multiply.
 _CHECKED_BEFORE = ITERATING_FILTERS | {"date", "replace", "split"}
