@@ -23,7 +23,9 @@ from delivery.state_webhooks.outbox import (
     webhook_events_record_many,
 )
 from delivery.templating import (
+    RenderBudget,
     TemplateRenderError,
+    template_limit_problem,
     template_render,
     template_syntax_problem,
     template_variable_paths,
@@ -32,6 +34,7 @@ from delivery.templating import (
 __all__ = [
     "OutboundError",
     "Outgoing",
+    "RenderBudget",
     "SendError",
     "TemplateRenderError",
     "UnstorableJSON",
@@ -40,6 +43,7 @@ __all__ = [
     "message_deliver",
     "message_give_up",
     "message_prepare",
+    "template_limit_problem",
     "template_render",
     "template_syntax_problem",
     "template_variable_paths",

@@ -8,24 +8,45 @@ same everywhere:
   customer. ``StrictDefaultUndefined`` is the strict flavour that still lets an author
   opt in to a fallback explicitly with ``{{ data.coupon | default: "none" }}``.
 - **Resource limits.** Templates are written by marketers and rendered inside workers;
-  a runaway loop or a huge output must fail one step, not exhaust a worker.
+  a runaway loop, a huge output or a range walked by a filter must fail one step, not
+  exhaust a worker. Loop iterations, output, assigned values, the size of every value a
+  filter makes, CPU time and the template's own length are bounded
+  (:mod:`delivery.template_limits` holds the checks python-liquid does not make itself),
+  so a render's memory stays within tens of megabytes whatever the template says.
 - **No partials.** ``include``/``render`` would read templates from a loader we do not
   configure; they are reported as problems at publish time rather than at send time.
 
 Parsing is cached by source text: the sweep renders the same few templates for many
-enrollments, and a parsed template renders any number of times.
+enrollments, and a parsed template renders any number of times. The cache is bounded by
+the length of the sources it holds, since a parsed template takes memory in proportion
+to its source.
 """
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 import liquid
 from liquid import BoundTemplate
-from liquid.exceptions import LiquidError, LiquidSyntaxError, UndefinedError
+from liquid.exceptions import (
+    LiquidError,
+    LiquidSyntaxError,
+    LoopIterationLimitError,
+    ResourceLimitError,
+    UndefinedError,
+)
 
 from customers.errors import Unprocessable
+from delivery import template_limits
+from delivery.template_limits import (
+    BoundedTemplate,
+    TemplateSizeLimitError,
+    bounded_filter,
+    constant_range_length,
+    template_ranges,
+)
 
 #: Tags that need a template loader, which journeys do not have.
 UNAVAILABLE_TAGS = frozenset({"include", "render"})
@@ -42,14 +63,25 @@ class JourneyLiquidEnvironment(liquid.Environment):
     context_depth_limit = 30
     #: Bytes of ``assign``/``capture`` values a template may hold.
     local_namespace_limit = 1_000_000
+    #: Characters of any one value a filter makes (a list counts the text it prints as).
+    value_size_limit = 1_000_000
+    #: Seconds of CPU time a render may use (a large e-mail takes milliseconds).
+    render_time_limit = 2.0
+    #: Characters of a template's source. Parsing takes time and memory in proportion
+    #: (up to 0.8 s and 35 MB for 100,000 characters of dense Liquid); an HTML e-mail
+    #: stays under this anyway, as Gmail clips messages over 102 kB.
+    template_size_limit = 100_000
 
     #: Strict, so a missing value fails loudly; see the module docstring.
     undefined = liquid.StrictDefaultUndefined
+    #: Templates whose ranges count their items and whose renders stay bounded.
+    template_class = BoundedTemplate
 
     def __init__(self) -> None:
         # ``liquid.Environment`` takes ``undefined`` as a constructor argument and stores
         # it on the instance, so the class attribute above has to be passed on here.
         super().__init__(undefined=type(self).undefined, strict_filters=True)
+        self.filters = {name: bounded_filter(name, func) for name, func in self.filters.items()}
 
 
 ENVIRONMENT = JourneyLiquidEnvironment()
@@ -86,9 +118,47 @@ def _with_position(error: LiquidError, message: str) -> str:
     return f"{message} (line {line}, column {column + 1})"
 
 
-@lru_cache(maxsize=2048)
+class _ParsedTemplates:
+    """Parsed templates by source, the least recently used dropped first once their
+    sources add up to more than ``max_chars`` characters."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self._templates: OrderedDict[str, BoundTemplate] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def get(self, source: str) -> BoundTemplate:
+        with self._lock:
+            template = self._templates.get(source)
+            if template is not None:
+                self._templates.move_to_end(source)
+                return template
+        template = ENVIRONMENT.from_string(source)
+        with self._lock:
+            if source not in self._templates:
+                self._templates[source] = template
+                self._chars += len(source)
+            while self._chars > self.max_chars:
+                dropped, _ = self._templates.popitem(last=False)
+                self._chars -= len(dropped)
+        return template
+
+
+#: Five of the largest templates (under 10 MB each once parsed), or hundreds of ordinary
+#: ones.
+_PARSED = _ParsedTemplates(max_chars=5 * JourneyLiquidEnvironment.template_size_limit)
+
+
 def _parse(source: str) -> BoundTemplate:
-    return ENVIRONMENT.from_string(source)
+    limit = ENVIRONMENT.template_size_limit
+    if len(source) > limit:
+        raise TemplateSizeLimitError(
+            f"template size limit reached: the template has {len(source):,} characters, "
+            f"over the limit of {limit:,}",
+            token=None,
+        )
+    return _PARSED.get(source)
 
 
 def template_render(source: str, context: Mapping[str, Any]) -> str:
@@ -99,6 +169,8 @@ def template_render(source: str, context: Mapping[str, Any]) -> str:
     """
     try:
         template = _parse(source)
+    except ResourceLimitError as error:  # too long, or blocks nested too deeply
+        raise TemplateRenderError(_with_position(error, _liquid_message(error))) from error
     except LiquidError as error:
         raise TemplateRenderError(
             f"template does not parse: {_with_position(error, _liquid_message(error))}"
@@ -113,6 +185,64 @@ def template_render(source: str, context: Mapping[str, Any]) -> str:
         raise TemplateRenderError(message, variable=variable) from error
     except LiquidError as error:
         raise TemplateRenderError(_liquid_message(error)) from error
+
+
+class RenderBudget:
+    """The output and time limits, shared by the templates one step renders together.
+
+    A JSON body renders each of its strings as a template, a webhook each header: every
+    render is bounded by the output and time limits, and so is their sum, or a body of
+    many strings could add up to any size and take any time. (A render in progress when
+    the time is up finishes within its own limit, so a step takes at most twice it.)
+    """
+
+    def __init__(self) -> None:
+        self.left = ENVIRONMENT.output_stream_limit
+        self.deadline = template_limits.cpu_clock() + ENVIRONMENT.render_time_limit
+
+    def render(self, source: str, context: Mapping[str, Any]) -> str:
+        """:func:`template_render`, counting what it writes and takes against the budget."""
+        text = template_render(source, context)
+        self.left -= len(text)
+        if self.left < 0:
+            raise TemplateRenderError(
+                "output stream limit reached: the step's templates together write more "
+                f"than {ENVIRONMENT.output_stream_limit:,} characters"
+            )
+        if template_limits.cpu_clock() > self.deadline:
+            raise TemplateRenderError(
+                "render time limit reached: the step's templates together may use "
+                f"{ENVIRONMENT.render_time_limit:g} seconds of CPU time"
+            )
+        return text
+
+
+def template_limit_problem(source: str) -> str | None:
+    """What in ``source`` is certain to exceed a limit at every render, or ``None``.
+
+    That is a source longer than a template may be, or a range with constant bounds that
+    has more items than a template may loop over (``{{ (1..20000000) | join }}``),
+    counting the constant ranges of the loops around it as a render does. A template that
+    does not parse has no such problem (:func:`template_syntax_problem` reports it).
+    """
+    try:
+        template = _parse(source)
+    except TemplateSizeLimitError as error:
+        return _liquid_message(error)
+    except LiquidError:
+        return None
+    limit = ENVIRONMENT.loop_iteration_limit
+    for found, loops in template_ranges(template):
+        items = constant_range_length(found)
+        if items is None or items * loops <= limit:
+            continue
+        inside = f", {items * loops:,} with the loops around it" if loops > 1 else ""
+        message = (
+            f"the range {found} has {items:,} items{inside}, over the loop iteration limit "
+            f"of {limit:,}"
+        )
+        return _with_position(LoopIterationLimitError(message, token=found.token), message)
+    return None
 
 
 def template_syntax_problem(source: str) -> str | None:

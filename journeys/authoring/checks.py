@@ -1,16 +1,21 @@
 """Publish checks: what a draft must satisfy before it becomes the version runs follow.
 
 A draft only needs a valid structure (``definition_normalize``); publishing also
-checks its meaning: the graph (targets, reachability, busy loops), Liquid, the
-variables templates and conditions read, split percentages. Problems name their step
-and field, so the API and the admin show each where it belongs.
+checks its meaning: the graph (targets, reachability, busy loops), Liquid (its syntax,
+and the limits every render would reach), the variables templates and conditions read,
+split percentages. Problems name their step and field, so the API and the admin show
+each where it belongs.
 """
 
 import math
 from collections.abc import Iterator
 from typing import Any
 
-from delivery.services import template_syntax_problem, template_variable_paths
+from delivery.services import (
+    template_limit_problem,
+    template_syntax_problem,
+    template_variable_paths,
+)
 from journeys.authoring.definition import (
     API_PAYLOAD_NAMES,
     CONTEXT_ROOTS,
@@ -222,6 +227,11 @@ class _PublishChecker:
     def check_template(self, source: str | None, *, step: str | None, field: str) -> None:
         if not source:
             return
+        # First: a template too long to parse is reported as such, not parsed.
+        problem = template_limit_problem(source)
+        if problem:
+            self.errors.add(f"Liquid exceeds a limit: {problem}", step=step, field=field)
+            return
         problem = template_syntax_problem(source)
         if problem:
             self.errors.add(f"Liquid does not parse: {problem}", step=step, field=field)
@@ -316,7 +326,9 @@ def definition_publish_problems(definition: dict[str, Any]) -> tuple[list[Proble
     """``(errors, warnings)`` that decide whether ``definition`` may be published.
 
     Errors: unknown step targets, unreachable steps, busy loops, Liquid that does not
-    parse, variables under a root the context does not have, ``steps.X`` where X is not a
+    parse or that every render would stop at a limit (a template longer than templates
+    may be, a range with constant bounds of more items than a template may loop over),
+    variables under a root the context does not have, ``steps.X`` where X is not a
     webhook step, invalid conditions, split percentages not adding up to 100, an event
     trigger without an event name. Warnings: payload variables the trigger schema does
     not declare (payloads are free-form; a run without the value fails at that step).

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from delivery.models import Message
-from delivery.services import template_render
+from delivery.services import RenderBudget, template_render
 from journeys.models import Enrollment
 
 #: Durable retries of a send or webhook step after in-process retries gave up.
@@ -39,8 +39,11 @@ class StepResult:
     context_updates: dict[str, Any] = field(default_factory=dict)
 
 
-def render(source: str | None, context: dict[str, Any]) -> str:
-    return template_render(source or "", context)
+def render(source: str | None, context: dict[str, Any], budget: RenderBudget | None = None) -> str:
+    """Render one template; with a ``budget``, one of several a step renders together."""
+    if budget is None:
+        return template_render(source or "", context)
+    return budget.render(source or "", context)
 
 
 def retry_or_fail(inp: StepInput, attempts: int, error: str, retryable: bool) -> StepResult:
@@ -49,20 +52,21 @@ def retry_or_fail(inp: StepInput, attempts: int, error: str, retryable: bool) ->
     return StepResult(outcome="failed", error=error)
 
 
-def render_body(body: Any, context: dict[str, Any]) -> str:
-    """A webhook body: a Liquid string, or JSON whose string leaves are Liquid."""
+def render_body(body: Any, context: dict[str, Any], budget: RenderBudget) -> str:
+    """A webhook body: a Liquid string, or JSON whose string leaves are Liquid (all of
+    them counted against the step's one ``budget``)."""
     if body is None:
         return ""
     if isinstance(body, str):
-        return render(body, context)
-    return json.dumps(render_json(body, context))
+        return render(body, context, budget)
+    return json.dumps(render_json(body, context, budget))
 
 
-def render_json(value: Any, context: dict[str, Any]) -> Any:
+def render_json(value: Any, context: dict[str, Any], budget: RenderBudget) -> Any:
     if isinstance(value, str):
-        return render(value, context)
+        return render(value, context, budget)
     if isinstance(value, list):
-        return [render_json(item, context) for item in value]
+        return [render_json(item, context, budget) for item in value]
     if isinstance(value, dict):
-        return {key: render_json(item, context) for key, item in value.items()}
+        return {key: render_json(item, context, budget) for key, item in value.items()}
     return value

@@ -7,6 +7,7 @@ from customers.models import ChannelIdentity
 from delivery.models import Message
 from delivery.services import (
     Outgoing,
+    RenderBudget,
     SendError,
     TemplateRenderError,
     message_attempt_count,
@@ -87,18 +88,19 @@ def send_step(inp: StepInput) -> StepResult:
 def _outgoing(inp: StepInput) -> Outgoing:
     step, customer = inp.step, inp.run.customer
     channel = step["channel"]
+    budget = RenderBudget()
     if channel == "webhook":
         return Outgoing(
             channel=channel,
-            recipient=render(step["url"], inp.context),
+            recipient=render(step["url"], inp.context, budget),
             subject="",
-            body=render_body(step.get("body"), inp.context),
+            body=render_body(step.get("body"), inp.context, budget),
         )
-    body = render(step.get("body"), inp.context)
+    body = render(step.get("body"), inp.context, budget)
     if channel == "email":
         if not customer.email:
             raise ComposeError("customer has no email address")
-        subject = render(step.get("subject"), inp.context)
+        subject = render(step.get("subject"), inp.context, budget)
         return Outgoing(channel=channel, recipient=customer.email, subject=subject, body=body)
     number = (
         ChannelIdentity.objects.filter(customer=customer, channel_type=channel)

@@ -3,14 +3,15 @@
 from django.db import transaction
 
 from customers.models import Customer
-from delivery.services import TemplateRenderError
+from delivery.services import RenderBudget, TemplateRenderError
 from journeys.engine.steps.base import StepInput, StepResult, render
 
 
 def update_customer_step(inp: StepInput) -> StepResult:
+    budget = RenderBudget()
     try:
         changes = {
-            name: render(value, inp.context) if isinstance(value, str) else value
+            name: render(value, inp.context, budget) if isinstance(value, str) else value
             for name, value in inp.step["set"].items()
         }
     except TemplateRenderError as error:

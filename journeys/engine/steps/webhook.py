@@ -3,6 +3,7 @@ as ``steps.<key>``."""
 
 from delivery.services import (
     OutboundError,
+    RenderBudget,
     TemplateRenderError,
     UnstorableJSON,
     http_request_with_retries,
@@ -18,10 +19,13 @@ from journeys.engine.steps.base import (
 
 def webhook_step(inp: StepInput) -> StepResult:
     step, run = inp.step, inp.run
+    budget = RenderBudget()
     try:
-        url = render(step["url"], inp.context)
-        headers = {name: render(value, inp.context) for name, value in step["headers"].items()}
-        body = render_body(step.get("body"), inp.context)
+        url = render(step["url"], inp.context, budget)
+        headers = {
+            name: render(value, inp.context, budget) for name, value in step["headers"].items()
+        }
+        body = render_body(step.get("body"), inp.context, budget)
     except TemplateRenderError as error:
         return StepResult(outcome="failed", error=str(error))
     if body and not any(name.lower() == "content-type" for name in headers):
