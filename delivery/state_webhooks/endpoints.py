@@ -37,6 +37,12 @@ def webhook_secret_new() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
 
 
+def webhook_secret_hint(secret: str) -> str:
+    """The secret's first characters, enough to tell two secrets apart on a screen and
+    far too few to sign with: after creation, this is all anyone is shown."""
+    return secret[: len(SECRET_PREFIX) + 4] + "\u2026"
+
+
 def webhook_url_validate(url: str) -> str:
     """An absolute http(s) URL, or :class:`InvalidRequest` naming the problem.
 

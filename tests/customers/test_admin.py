@@ -46,3 +46,20 @@ def test_customers_are_found_by_external_id(admin_client, ada, grace):
 
     assert ada.public_id in page or "ada@example.com" in page
     assert "grace@example.com" not in page
+
+
+def test_a_view_only_staff_user_cannot_revoke_keys(api_key):
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    user = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="view_apikey"))
+    browser = Client()
+    browser.force_login(user)
+
+    listing = browser.get("/admin/customers/apikey/").content.decode()
+    browser.post("/admin/customers/apikey/", {"action": "revoke", "_selected_action": [api_key.pk]})
+
+    assert 'value="revoke"' not in listing
+    api_key.refresh_from_db()
+    assert not api_key.is_revoked

@@ -7,7 +7,11 @@ from django.urls import Resolver404, include, path, resolve
 
 from config import urls as project_urls
 from delivery.models import WebhookDelivery, WebhookEndpoint
-from delivery.state_webhooks.endpoints import EVENT_TYPES, webhook_endpoint_create
+from delivery.state_webhooks.endpoints import (
+    EVENT_TYPES,
+    webhook_endpoint_create,
+    webhook_secret_hint,
+)
 from delivery.state_webhooks.outbox import webhook_events_record
 
 
@@ -185,7 +189,7 @@ def test_schema_documents_the_webhook_operations(anonymous_client):
 # --- the admin's side of the same endpoints -------------------------------------------
 
 
-def test_admin_creates_an_endpoint_with_a_generated_secret(admin_client, workspace):
+def test_admin_creates_an_endpoint_and_shows_its_secret_once(admin_client, workspace):
     response = admin_client.post(
         "/admin/delivery/webhookendpoint/add/",
         {
@@ -195,14 +199,73 @@ def test_admin_creates_an_endpoint_with_a_generated_secret(admin_client, workspa
             "enabled": "on",
             "disabled_reason": "",
         },
+        follow=True,
     )
 
-    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response.status_code == 200, response.content.decode()[:2000]
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.secret.startswith("whsec_")
     assert endpoint.event_types == ["run.entered", "run.failed"]  # canonical order
+    assert response.content.decode().count(endpoint.secret) == 1
     page = admin_client.get(f"/admin/delivery/webhookendpoint/{endpoint.pk}/change/")
-    assert endpoint.secret in page.content.decode()
+    assert page.status_code == 200
+    assert endpoint.secret not in page.content.decode()
+    assert webhook_secret_hint(endpoint.secret) in page.content.decode()
+
+
+def _staff_browser(*permissions: str):
+    """A logged-in staff user holding only ``permissions`` (codenames on delivery models)."""
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    user = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="delivery", codename__in=permissions)
+    )
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+def test_a_view_only_staff_user_never_sees_a_secret(workspace, other_workspace):
+    ours, secret = webhook_endpoint_create(workspace=workspace, url="https://a.example/")
+    theirs, their_secret = webhook_endpoint_create(
+        workspace=other_workspace, url="https://b.example/"
+    )
+    browser = _staff_browser("view_webhookendpoint")
+
+    listing = browser.get("/admin/delivery/webhookendpoint/")
+    pages = [browser.get(f"/admin/delivery/webhookendpoint/{e.pk}/change/") for e in (ours, theirs)]
+
+    assert listing.status_code == 200
+    assert [page.status_code for page in pages] == [200, 200]
+    for page in [listing, *pages]:
+        html = page.content.decode()
+        assert secret not in html
+        assert their_secret not in html
+        assert secret.removeprefix("whsec_")[:12] not in html
+    assert webhook_secret_hint(secret) in pages[0].content.decode()
+
+
+def test_a_view_only_staff_user_cannot_disable_endpoints(workspace):
+    endpoint, _ = webhook_endpoint_create(workspace=workspace, url="https://a.example/")
+    browser = _staff_browser("view_webhookendpoint")
+
+    listing = browser.get("/admin/delivery/webhookendpoint/").content.decode()
+    browser.post(
+        "/admin/delivery/webhookendpoint/",
+        {"action": "disable", "_selected_action": [endpoint.pk]},
+    )
+
+    assert 'value="disable"' not in listing
+    endpoint.refresh_from_db()
+    assert endpoint.enabled
+
+
+def test_the_secret_hint_shows_only_a_prefix():
+    secret = "whsec_" + base64.b64encode(b"x" * 24).decode()
+
+    assert webhook_secret_hint(secret) == secret[:10] + "\u2026"
 
 
 def test_admin_rejects_a_non_http_url(admin_client, workspace):

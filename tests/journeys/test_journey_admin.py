@@ -54,6 +54,24 @@ def test_pause_and_archive_actions_change_status(admin_client, live_journey, bro
     assert live_journey.status == Journey.Status.ARCHIVED
 
 
+@pytest.mark.parametrize("action", ["publish_journeys", "pause_journeys", "archive_journeys"])
+def test_a_view_only_staff_user_cannot_change_a_journey_status(live_journey, action):
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    user = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="view_journey"))
+    browser = Client()
+    browser.force_login(user)
+
+    listing = browser.get("/admin/journeys/journey/").content.decode()
+    run_action(browser, action, [live_journey])
+
+    assert f'value="{action}"' not in listing
+    live_journey.refresh_from_db()
+    assert live_journey.status == Journey.Status.LIVE
+
+
 def test_editing_steps_validates_them(admin_client, broken_draft):
     form = {
         "name": "Edited", "trigger_type": "api", "trigger_event": "", "trigger_schema": "[]",
