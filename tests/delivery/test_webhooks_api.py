@@ -291,3 +291,59 @@ def test_admin_shows_deliveries_read_only(admin_client, workspace):
     assert "run.completed" in listing.content.decode()
     assert admin_client.get("/admin/delivery/webhookdelivery/add/").status_code == 403
     assert 'name="_save"' not in detail.content.decode()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/in?x=1#f",
+        "http://127.0.0.1:8000/hook",
+        "http://user:secret@hooks.example.com/",
+        "HTTPS://HOOKS.EXAMPLE.COM",
+        "  https://a.example/  ",
+    ],
+)
+def test_urls_that_match_the_documented_pattern_are_accepted(client, api_base, url):
+    response = client.post(f"{api_base}/webhooks", {"url": url}, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["url"] == url.strip()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://a.example:65536/",
+        "http://[::1]/",
+        "http://exa mple.com/",
+        "http://a.example/\u0001",
+        "http://-a.example/",
+        "https://",
+    ],
+)
+def test_urls_that_do_not_match_the_documented_pattern_are_400(client, api_base, url):
+    response = client.post(f"{api_base}/webhooks", {"url": url}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "url: must be an absolute http:// or https:// URL"
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_url_given_as_a_number_is_400(client, api_base):
+    response = client.post(f"{api_base}/webhooks", {"url": 80}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "url: must be a string (got number)"
+
+
+def test_a_full_workspace_is_a_409_not_a_bad_request(client, api_base, workspace):
+    from delivery.state_webhooks.endpoints import MAX_ENDPOINTS_PER_WORKSPACE
+
+    for index in range(MAX_ENDPOINTS_PER_WORKSPACE):
+        webhook_endpoint_create(workspace=workspace, url=f"https://a.example/{index}")
+
+    response = client.post(f"{api_base}/webhooks", {"url": "https://b.example/"}, format="json")
+
+    assert response.status_code == 409
+    assert "at most 50 webhook endpoints" in response.json()["error"]
+    assert WebhookEndpoint.objects.count() == MAX_ENDPOINTS_PER_WORKSPACE
