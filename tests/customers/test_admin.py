@@ -48,14 +48,8 @@ def test_customers_are_found_by_external_id(admin_client, ada, grace):
     assert "grace@example.com" not in page
 
 
-def test_a_view_only_staff_user_cannot_revoke_keys(api_key):
-    from django.contrib.auth.models import Permission, User
-    from django.test import Client
-
-    user = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename="view_apikey"))
-    browser = Client()
-    browser.force_login(user)
+def test_a_view_only_staff_user_cannot_revoke_keys(staff_client, api_key):
+    browser = staff_client("view_apikey")
 
     listing = browser.get("/admin/customers/apikey/").content.decode()
     browser.post("/admin/customers/apikey/", {"action": "revoke", "_selected_action": [api_key.pk]})

@@ -213,26 +213,12 @@ def test_admin_creates_an_endpoint_and_shows_its_secret_once(admin_client, works
     assert webhook_secret_hint(endpoint.secret) in page.content.decode()
 
 
-def _staff_browser(*permissions: str):
-    """A logged-in staff user holding only ``permissions`` (codenames on delivery models)."""
-    from django.contrib.auth.models import Permission, User
-    from django.test import Client
-
-    user = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="delivery", codename__in=permissions)
-    )
-    browser = Client()
-    browser.force_login(user)
-    return browser
-
-
-def test_a_view_only_staff_user_never_sees_a_secret(workspace, other_workspace):
+def test_a_view_only_staff_user_never_sees_a_secret(staff_client, workspace, other_workspace):
     ours, secret = webhook_endpoint_create(workspace=workspace, url="https://a.example/")
     theirs, their_secret = webhook_endpoint_create(
         workspace=other_workspace, url="https://b.example/"
     )
-    browser = _staff_browser("view_webhookendpoint")
+    browser = staff_client("view_webhookendpoint")
 
     listing = browser.get("/admin/delivery/webhookendpoint/")
     pages = [browser.get(f"/admin/delivery/webhookendpoint/{e.pk}/change/") for e in (ours, theirs)]
@@ -247,9 +233,9 @@ def test_a_view_only_staff_user_never_sees_a_secret(workspace, other_workspace):
     assert webhook_secret_hint(secret) in pages[0].content.decode()
 
 
-def test_a_view_only_staff_user_cannot_disable_endpoints(workspace):
+def test_a_view_only_staff_user_cannot_disable_endpoints(staff_client, workspace):
     endpoint, _ = webhook_endpoint_create(workspace=workspace, url="https://a.example/")
-    browser = _staff_browser("view_webhookendpoint")
+    browser = staff_client("view_webhookendpoint")
 
     listing = browser.get("/admin/delivery/webhookendpoint/").content.decode()
     browser.post(

@@ -55,14 +55,8 @@ def test_pause_and_archive_actions_change_status(admin_client, live_journey, bro
 
 
 @pytest.mark.parametrize("action", ["publish_journeys", "pause_journeys", "archive_journeys"])
-def test_a_view_only_staff_user_cannot_change_a_journey_status(live_journey, action):
-    from django.contrib.auth.models import Permission, User
-    from django.test import Client
-
-    user = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename="view_journey"))
-    browser = Client()
-    browser.force_login(user)
+def test_a_view_only_staff_user_cannot_change_a_journey_status(staff_client, live_journey, action):
+    browser = staff_client("view_journey")
 
     listing = browser.get("/admin/journeys/journey/").content.decode()
     run_action(browser, action, [live_journey])
