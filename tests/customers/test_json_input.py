@@ -5,7 +5,7 @@ import json
 import pytest
 
 from customers.models import Customer
-from customers.parsers import MAX_DEPTH
+from customers.strict_json import MAX_DEPTH
 from journeys.models import Enrollment
 from tests.factories import journey_create
 
