@@ -13,10 +13,18 @@ of a request was written:
 :func:`json_loads_strict` refuses each with a message naming where the problem is
 (``payload.x``). The API's parser, the admin's JSON fields and the webhook step's
 reading of an answer all decode through it.
+
+Checking every string of a large body costs several times its decoding (a batch of
+10,000 tracked events: 0.3 s against 0.1 s), so bytes take a shorter way when they can:
+a NUL or a surrogate can only come out of a ``\\u`` escape (the UTF-8 decoder refuses
+encoded surrogates, and the JSON decoder raw control characters), so text with no
+escape that could mean one needs only its depth checked, which is read from its
+containers alone. Anything doubtful takes the full check, which alone says where.
 """
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,11 +54,37 @@ def json_loads_strict(raw: str | bytes) -> Any:
         raise JSONInputError("the body is not UTF-8") from None
     except ValueError as error:
         raise JSONInputError(str(error)) from None
+    shortcut = isinstance(raw, bytes) and not _MAYBE_NUL_OR_SURROGATE.search(raw)
+    if shortcut and not _maybe_too_deep(data):
+        return data
     problem = next(json_problems(data), None)
     if problem:
         field, message = problem
         raise JSONInputError(message, field=field)
     return data
+
+
+#: An escape that may decode to a NUL or to half of a surrogate pair. Also matches what
+#: is harmless (an escaped backslash before "u0000", a well-formed pair): those bodies
+#: take the full check.
+_MAYBE_NUL_OR_SURROGATE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _maybe_too_deep(data: Any) -> bool:
+    """False when no value of ``data`` is nested deeper than :data:`MAX_DEPTH` (as
+    :func:`json_problems` counts); True when one may be. Visits containers only, a
+    level at a time."""
+    level = [data] if isinstance(data, dict | list) else []
+    for _depth in range(MAX_DEPTH):
+        deeper = []
+        for container in level:
+            for value in container.values() if type(container) is dict else container:
+                if type(value) is dict or type(value) is list:
+                    deeper.append(value)
+        if not deeper:
+            return False
+        level = deeper
+    return True  # containers at depth MAX_DEPTH: json_problems decides
 
 
 def json_problems(data: Any) -> Iterator[tuple[str | None, str]]:
