@@ -11,7 +11,13 @@ above INFO, and every other task, is logged as before.
 import logging
 
 #: Tasks beat sends every few seconds; each returns how much work it queued.
-SWEEP_TASKS = frozenset({"journeys.tasks.runs_sweep", "delivery.tasks.webhook_deliveries_sweep"})
+SWEEP_TASKS = frozenset(
+    {
+        "journeys.tasks.runs_sweep",
+        "journeys.tasks.events_match",
+        "delivery.tasks.webhook_deliveries_sweep",
+    }
+)
 
 #: The loggers of the three lines (Celery passes the task's name in the record's args).
 CELERY_LOGGERS = ("celery.beat", "celery.worker.strategy", "celery.app.trace")

@@ -167,6 +167,8 @@ CELERY_TASK_ROUTES = {
     "journeys.tasks.runs_advance": {"queue": "runs.now"},
     "journeys.tasks.runs_sweep": {"queue": "runs.now"},
     "journeys.tasks.runs_pull": {"queue": "runs.due"},
+    # Matching tracked events starts runs: it goes with the triggers.
+    "journeys.tasks.events_match": {"queue": "runs.now"},
 }
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # kombu's transport, keeping the client it publishes with (config/broker.py).
@@ -194,6 +196,13 @@ CELERY_BEAT_SCHEDULE = {
     "runs-sweep": {
         "task": "journeys.tasks.runs_sweep",
         "schedule": 1.0,
+        "options": {"expires": 10.0},
+    },
+    # Tracked events waiting to be matched (journeys.entry.events.matching): each
+    # request kicks a match after its commit; this finds what a lost kick left.
+    "events-match": {
+        "task": "journeys.tasks.events_match",
+        "schedule": 5.0,
         "options": {"expires": 10.0},
     },
     "idempotency-records-purge": {

@@ -208,6 +208,9 @@ class Event(models.Model):
     timestamp = models.DateTimeField(default=timezone.now)
     received_at = models.DateTimeField(auto_now_add=True)
     message_id = models.CharField(max_length=255, null=True, blank=True)
+    #: When the event was matched against the live journeys it may trigger; NULL while
+    #: it waits for that (``journeys.entry.events.matching`` claims these in id order).
+    matched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -221,6 +224,12 @@ class Event(models.Model):
         indexes = [
             # "did this customer do X since T": event conditions and waits.
             models.Index(fields=["customer", "name", "timestamp"], name="event_customer_name_idx"),
+            # Events waiting to be matched, oldest first: ``WHERE matched_at IS NULL ORDER
+            # BY id LIMIT n FOR UPDATE SKIP LOCKED``. Partial, so it holds only the few
+            # events in flight, however many are stored.
+            models.Index(
+                fields=["id"], condition=Q(matched_at__isnull=True), name="event_unmatched_idx"
+            ),
         ]
 
     def __str__(self) -> str:

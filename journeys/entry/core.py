@@ -22,6 +22,8 @@ A trigger may give each customer a payload of its own (``payloads``, the Spotzee
 dialect's per-user ``data``): the INSERT still writes every run at once, picking each
 run's context out of one JSON parameter by customer id, and entry conditions that read
 the payload are compiled once per distinct answer they give, not once per customer.
+An event-triggered entry gives each customer the event that brought them too
+(``events``): conditions read it as ``event``, and it is kept in the run's context.
 """
 
 import contextlib
@@ -102,19 +104,31 @@ class EntryResult:
 
 
 def run_context(
-    *, payload: dict, profile: dict | None = None, tenant_id: str | None = None
+    *,
+    payload: dict,
+    profile: dict | None = None,
+    tenant_id: str | None = None,
+    event: dict | None = None,
 ) -> dict:
-    """What a run carries from its trigger; templates see it as ``api.payload``, ``data``..."""
-    return {"payload": payload, "profile": profile or {}, "tenant_id": tenant_id, "steps": {}}
+    """What a run carries from its trigger; templates see it as ``api.payload``, ``data``...
+    and, when an event brought the customer in, ``event``."""
+    context = {"payload": payload, "profile": profile or {}, "tenant_id": tenant_id, "steps": {}}
+    if event is not None:
+        context["event"] = event
+    return context
 
 
-def entry_constants(*, payload: dict) -> dict:
+def entry_constants(*, payload: dict, event: dict | None = None) -> dict:
     """The part of a condition's context that is the same for every candidate.
 
     The payload under ``api.payload``, ``api.properties`` and ``data``, and each of its
-    top-level keys by name (as templates see them); the named roots win a clash.
+    top-level keys by name (as templates see them); the named roots win a clash. The
+    event that triggered the entry, if one did, as ``event``.
     """
-    return {**payload, "api": {"payload": payload, "properties": payload}, "data": payload}
+    constants = {**payload, "api": {"payload": payload, "properties": payload}, "data": payload}
+    if event is not None:
+        constants["event"] = event
+    return constants
 
 
 def _verdict(
@@ -124,6 +138,7 @@ def _verdict(
     now: datetime,
     constants: dict,
     payloads: Mapping[int, dict] | None = None,
+    events: Mapping[int, dict] | None = None,
 ) -> Case:
     """The CASE expression that classifies one candidate customer (see module docstring)."""
     runs = Enrollment.objects.filter(journey_id=journey.pk, customer_id=OuterRef("pk"))
@@ -162,7 +177,7 @@ def _verdict(
     if payloads is None:
         met = condition_to_q(rules.conditions, constants=constants)
     else:
-        met = _conditions_met_each(rules.conditions, payloads)
+        met = _conditions_met_each(rules.conditions, payloads, events or {})
     return Case(
         When(met, then=rule_verdict),
         default=Value(Outcome.CONDITIONS_NOT_MET.value),
@@ -170,7 +185,9 @@ def _verdict(
     )
 
 
-def _conditions_met_each(conditions: dict, payloads: Mapping[int, dict]) -> Q:
+def _conditions_met_each(
+    conditions: dict, payloads: Mapping[int, dict], events: Mapping[int, dict]
+) -> Q:
     """Entry conditions for customers that each bring a payload of their own.
 
     A leaf on the payload folds to true or false per customer, so customers whose
@@ -180,10 +197,16 @@ def _conditions_met_each(conditions: dict, payloads: Mapping[int, dict]) -> Q:
     leaves = list(_payload_leaves(conditions))
     groups: dict[tuple[bool, ...], list[int]] = defaultdict(list)
     for customer_pk, payload in payloads.items():
-        constants = entry_constants(payload=payload)
+        constants = entry_constants(payload=payload, event=events.get(customer_pk))
         groups[tuple(condition_evaluate(leaf, constants) for leaf in leaves)].append(customer_pk)
     compiled = [
-        (pks, condition_to_q(conditions, constants=entry_constants(payload=payloads[pks[0]])))
+        (
+            pks,
+            condition_to_q(
+                conditions,
+                constants=entry_constants(payload=payloads[pks[0]], event=events.get(pks[0])),
+            ),
+        )
         for pks in groups.values()
     ]
     if len(compiled) == 1:
@@ -214,6 +237,7 @@ def journey_enroll(
     customer_pk: int | None = None,
     payload: dict[str, Any],
     payloads: Mapping[int, dict[str, Any]] | None = None,
+    events: Mapping[int, dict[str, Any]] | None = None,
     profile: dict[str, Any] | None = None,
     tenant_id: str | None = None,
     return_runs: bool = False,
@@ -226,7 +250,8 @@ def journey_enroll(
     ``customers`` must yield each customer at most once (filter with ``pk__in``
     subqueries rather than joins). ``payloads`` gives customers a payload of their own
     (by customer pk; then every customer of ``customers`` must have one), which takes
-    the place of ``payload`` in their entry conditions and their run's context.
+    the place of ``payload`` in their entry conditions and their run's context; with it,
+    ``events`` may give each the event that triggered their entry (``event`` there).
     ``return_runs`` asks for the new runs' ids and each candidate's outcome, which
     single triggers answer with; bulk entry leaves it off so no rows travel back.
     ``dry_run`` only classifies: the counts say what an entry now would do, and
@@ -242,6 +267,7 @@ def journey_enroll(
         now=now,
         constants=entry_constants(payload=payload),
         payloads=payloads,
+        events=events,
     )
     if dry_run:
         return _classify_only(candidates.queryset, by_customer=return_runs)
@@ -253,7 +279,12 @@ def journey_enroll(
         contexts=None
         if payloads is None
         else {
-            pk: run_context(payload=own, profile=profile, tenant_id=tenant_id)
+            pk: run_context(
+                payload=own,
+                profile=profile,
+                tenant_id=tenant_id,
+                event=events.get(pk) if events else None,
+            )
             for pk, own in payloads.items()
         },
     )
@@ -311,6 +342,7 @@ class _Candidates:
         now: datetime,
         constants: dict,
         payloads: Mapping[int, dict] | None = None,
+        events: Mapping[int, dict] | None = None,
     ) -> None:
         if (customers is None) == (customer_pk is None):
             raise TypeError("name the candidates by customers or by customer_pk, not both")
@@ -318,6 +350,7 @@ class _Candidates:
         self.customers = customers
         self.customer_pk = customer_pk
         self.payloads = payloads
+        self.events = events
 
     @functools.cached_property
     def queryset(self) -> QuerySet[Customer]:
@@ -332,6 +365,7 @@ class _Candidates:
                 now=self.now,
                 constants=self.constants,
                 payloads=self.payloads,
+                events=self.events,
             )
         )
 

@@ -8,12 +8,12 @@ audience of a bulk trigger stays a queryset from start to end: a segment of a mi
 customers is enrolled by SQL, never loaded into Python.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Field, Model, QuerySet
+from django.db.models import F, Field, Model, QuerySet
 
 from customers.errors import InvalidRequest, NotFound
 from customers.models import Customer, Workspace, normalize_email
@@ -182,3 +182,28 @@ def audience_customers(
     if exclude_external_ids:
         customers = customers.exclude(external_id__in=set(exclude_external_ids))
     return AudienceQuery(customers=customers, not_found=not_found)
+
+
+def event_journeys_live(*, workspace_ids: Collection[int]) -> dict[int, list[TriggerTarget]]:
+    """The live journeys that events trigger in these workspaces, each with the version
+    new runs pin, by workspace id: one query. Their trigger is read from the live
+    version (a draft may say otherwise until it is published)."""
+    journeys = (
+        Journey.objects.filter(
+            workspace_id__in=workspace_ids,
+            status=Journey.Status.LIVE,
+            live_version__isnull=False,
+        )
+        .only(*JOURNEY_TRIGGER_FIELDS)
+        .annotate(version_number=F("live_version__number"))
+        .order_by("pk")
+    )
+    targets: dict[int, list[TriggerTarget]] = {}
+    for journey in journeys:
+        version = journey_version_get(
+            journey.public_id, journey.version_number, journey.live_version_id
+        )
+        trigger = version.spec.trigger
+        if trigger.type == Journey.TriggerType.EVENT and trigger.event:
+            targets.setdefault(journey.workspace_id, []).append(TriggerTarget(journey, version))
+    return targets

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from journeys.entry.events.matching import events_match as match_waiting_events
 from journeys.entry.idempotency import idempotency_records_purge as purge_expired
 
 
@@ -9,3 +10,14 @@ from journeys.entry.idempotency import idempotency_records_purge as purge_expire
 def idempotency_records_purge() -> int:
     """Delete idempotency records past their 24 hours."""
     return purge_expired()
+
+
+@shared_task(name="journeys.tasks.events_match", ignore_result=True)
+def events_match() -> int:
+    """Match a batch of stored events with the journeys they trigger; queue the next
+    batch first when more may wait. Kicked after events are stored, and run by beat
+    every few seconds as the safety net; answers how many events it matched."""
+    result = match_waiting_events()
+    if result.more:
+        events_match.delay()
+    return result.events

@@ -1,0 +1,405 @@
+"""The event stream's writes: a batch of tracked messages (Segment's track, identify,
+group, page, screen and alias) stored in a fixed number of statements, whatever its size.
+
+- People: everyone the batch names is found or made by the rules of
+  :func:`customers.services.customer_identify` (external_id, then email, then
+  anonymous_id), all at once: one locking SELECT of the customers the batch can mean,
+  one INSERT of the new ones, one pipelined UPDATE of the changed ones. A track from
+  someone never identified makes their customer (from ``userId``, else
+  ``anonymousId``). Where identify would answer 409 (an email that belongs to another
+  customer), the batch keeps the email where it is and applies the rest: one person's
+  conflict must not refuse everyone else's events.
+- Groups: a group call's traits are merged into the customer's tenant profile for that
+  group id (``TenantProfile``), one SELECT and one upsert.
+- Events: one ``INSERT ... ON CONFLICT DO NOTHING``. A messageId the workspace already
+  stored (a client's retry) is a duplicate and is skipped. Events a live journey may be
+  triggered by are stored with ``matched_at`` NULL: the journeys app matches them
+  (``journeys.entry.events.matching``); the others are stored as matched already.
+
+Concurrent batches naming the same people serialise on the customers' rows (locked in
+primary-key order, so two batches never deadlock); an INSERT that loses a race against
+a concurrent one for the same external_id or email is replayed, as identify does.
+"""
+
+import json
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from customers.db import rows_update
+from customers.errors import Conflict
+from customers.models import Customer, Event, TenantProfile, Workspace
+from customers.services import MAX_IDENTIFY_ATTEMPTS, _merge_attributes
+
+
+class MessageType(StrEnum):
+    """Segment's message types (its HTTP tracking API's endpoints)."""
+
+    TRACK = "track"
+    IDENTIFY = "identify"
+    GROUP = "group"
+    PAGE = "page"
+    SCREEN = "screen"
+    ALIAS = "alias"
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedMessage:
+    """One message, as parsed from its Segment shape.
+
+    ``event`` is the name of the event it stores (track, page and screen; None for the
+    others). ``email`` is an identify's ``traits.email``, normalised, and ``traits`` the
+    other traits. An alias is an identify without traits: its ``previousId`` is read as
+    the anonymous id that ``userId`` now names.
+    """
+
+    type: MessageType
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    event: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    email: str | None = None
+    traits: dict[str, Any] = field(default_factory=dict)
+    group_id: str | None = None
+    timestamp: datetime | None = None
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """What storing a batch did."""
+
+    received: int
+    #: Events inserted, and those skipped because their messageId was stored before.
+    events: int = 0
+    duplicates: int = 0
+    customers_created: int = 0
+    #: Events stored for matching (a live journey may be triggered by their name).
+    pending: int = 0
+    #: The customer each message was filed under, by the message's index.
+    customer_pks: tuple[int, ...] = ()
+
+
+@transaction.atomic
+def tracked_messages_store(
+    *,
+    workspace: Workspace,
+    messages: Sequence[TrackedMessage],
+    pending_names: Collection[str] | None = None,
+    now: datetime | None = None,
+) -> StoredBatch:
+    """Store ``messages``: their people, their groups and their events, all or nothing.
+
+    ``pending_names``: the event names that live journeys are triggered by; events of
+    other names are stored as matched (None: every event waits to be matched).
+    """
+    now = now or timezone.now()
+    if not messages:
+        return StoredBatch(received=0)
+    people = _People(messages)
+    created = customers_identify_many(workspace=workspace, people=people)
+    customer_pks = tuple(people.customer_pk(index) for index in range(len(messages)))
+    groups: dict[tuple[int, str], dict[str, Any]] = defaultdict(dict)
+    for message, customer_pk in zip(messages, customer_pks, strict=True):
+        if message.type == MessageType.GROUP and message.group_id is not None:
+            groups[(customer_pk, message.group_id)].update(message.traits)
+    _tenant_profiles_merge(workspace=workspace, groups=groups)
+    rows = [
+        (customer_pk, message, pending_names is None or message.event in pending_names)
+        for message, customer_pk in zip(messages, customer_pks, strict=True)
+        if message.event is not None
+    ]
+    inserted = _events_insert(workspace=workspace, rows=rows, now=now)
+    pending = sum(1 for _, _, waits in rows if waits)
+    return StoredBatch(
+        received=len(messages),
+        events=inserted,
+        duplicates=len(rows) - inserted,
+        customers_created=created,
+        # An upper bound when some were duplicates; the matching counts what it finds.
+        pending=pending,
+        customer_pks=customer_pks,
+    )
+
+
+# --- People ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Person:
+    """Everything a batch says about one person, merged in the batch's order."""
+
+    user_id: str | None
+    anonymous_id: str | None
+    email: str | None = None
+    #: Attribute changes: later traits win, a null removes the attribute.
+    changes: dict[str, Any] = field(default_factory=dict)
+    customer: Customer | None = None
+
+
+class _People:
+    """The people of a batch: one per userId, and one per anonymousId never seen with a
+    userId in the batch (a message with both tells that they are one person)."""
+
+    def __init__(self, messages: Sequence[TrackedMessage]) -> None:
+        named: dict[str, str] = {}
+        for message in messages:
+            if message.user_id is not None and message.anonymous_id is not None:
+                named.setdefault(message.anonymous_id, message.user_id)
+        self.by_key: dict[tuple[str, str], _Person] = {}
+        self.keys: list[tuple[str, str]] = []
+        for message in messages:
+            user_id = message.user_id
+            if user_id is None and message.anonymous_id in named:
+                user_id = named[message.anonymous_id]
+            key = ("user", user_id) if user_id is not None else ("anonymous", message.anonymous_id)
+            person = self.by_key.get(key)
+            if person is None:
+                person = self.by_key[key] = _Person(user_id=user_id, anonymous_id=None)
+            if message.anonymous_id is not None:
+                person.anonymous_id = message.anonymous_id
+            if message.type in (MessageType.IDENTIFY, MessageType.ALIAS):
+                if message.email is not None:
+                    person.email = message.email
+                person.changes.update(message.traits)
+            self.keys.append(key)
+
+    def __iter__(self) -> Iterable[_Person]:
+        return iter(self.by_key.values())
+
+    def customer_pk(self, index: int) -> int:
+        return self.by_key[self.keys[index]].customer.pk
+
+
+class _Known:
+    """The workspace's customers that a batch can mean, indexed as identify looks."""
+
+    def __init__(self, customers: Iterable[Customer]) -> None:
+        self.by_external: dict[str, Customer] = {}
+        self.by_email: dict[str, Customer] = {}
+        #: Most recently updated first, as identify prefers them.
+        self.by_anonymous: dict[str, list[Customer]] = defaultdict(list)
+        for customer in sorted(customers, key=lambda c: (c.updated_at, c.pk), reverse=True):
+            self.add(customer)
+
+    def add(self, customer: Customer) -> None:
+        if customer.external_id is not None:
+            self.by_external[customer.external_id] = customer
+        if customer.email is not None:
+            self.by_email[customer.email] = customer
+        if customer.anonymous_id is not None:
+            self.by_anonymous[customer.anonymous_id].append(customer)
+
+    def forget(self, customer: Customer, *, email: bool, anonymous_id: bool) -> None:
+        """Drop the customer's old email / anonymous id, which a change is replacing."""
+        if email and self.by_email.get(customer.email) is customer:
+            del self.by_email[customer.email]
+        if anonymous_id and customer.anonymous_id is not None:
+            same = self.by_anonymous[customer.anonymous_id]
+            same[:] = [other for other in same if other is not customer]
+
+    def match(self, person: _Person) -> tuple[Customer | None, str | None]:
+        """The customer ``person`` is (None: a new one) and the email they may take:
+        identify's order of lookups, where a conflict keeps the email off instead of
+        failing (see the module docstring)."""
+        email = person.email
+        if person.user_id is not None:
+            customer = self.by_external.get(person.user_id)
+            if customer is not None:
+                owner = self.by_email.get(email) if email else None
+                return customer, email if owner in (None, customer) else None
+        if email is not None:
+            owner = self.by_email.get(email)
+            if owner is not None:
+                if person.user_id is None or owner.external_id is None:
+                    return owner, email
+                email = None  # another person's address
+        for candidate in self.by_anonymous.get(person.anonymous_id, ()):
+            if person.user_id is not None and candidate.external_id is not None:
+                continue
+            if email is not None and candidate.email is not None:
+                continue
+            return candidate, email
+        return None, email
+
+
+#: What an identify may change of a known customer.
+_IDENTIFY_FIELDS = ("external_id", "email", "anonymous_id", "attributes", "updated_at")
+
+
+def customers_identify_many(*, workspace: Workspace, people: _People) -> int:
+    """Find or make every person of a batch (``person.customer`` is set); returns how
+    many customers were made. Locks the known ones until the caller's transaction ends."""
+    user_ids = [p.user_id for p in people if p.user_id is not None]
+    emails = [p.email for p in people if p.email is not None]
+    anonymous_ids = [p.anonymous_id for p in people if p.anonymous_id is not None]
+    wanted = Q(external_id__in=user_ids) | Q(email__in=emails) | Q(anonymous_id__in=anonymous_ids)
+    for attempt in range(MAX_IDENTIFY_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                known = _Known(
+                    Customer.objects.select_for_update()
+                    .filter(wanted, workspace=workspace)
+                    .order_by("pk")
+                )
+                new, changed = _people_resolve(workspace, people, known)
+                Customer.objects.bulk_create(new)
+                rows_update(changed, _IDENTIFY_FIELDS)
+        except IntegrityError:
+            # A concurrent request made one of these people since we looked; its row
+            # is committed now, and the next attempt finds it.
+            if attempt == MAX_IDENTIFY_ATTEMPTS - 1:
+                raise Conflict(
+                    "customers of this batch were changed concurrently by another request; retry"
+                ) from None
+            continue
+        return len(new)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _people_resolve(
+    workspace: Workspace, people: _People, known: _Known
+) -> tuple[list[Customer], list[Customer]]:
+    """Each person's customer, in the batch's order: the new ones and the changed ones."""
+    now = timezone.now()
+    new: list[Customer] = []
+    changed: dict[int, Customer] = {}
+    for person in people:
+        customer, email = known.match(person)
+        if customer is None:
+            customer = Customer(
+                workspace=workspace,
+                external_id=person.user_id,
+                email=email,
+                anonymous_id=person.anonymous_id,
+                attributes=_merge_attributes({}, person.changes),
+                status=Customer.Status.ACTIVE,
+                timezone="",
+            )
+            new.append(customer)
+            known.add(customer)
+            person.customer = customer
+            continue
+        updates: dict[str, Any] = {}
+        if person.user_id is not None and customer.external_id != person.user_id:
+            updates["external_id"] = person.user_id
+        if email is not None and customer.email != email:
+            updates["email"] = email
+        if person.anonymous_id is not None and customer.anonymous_id != person.anonymous_id:
+            updates["anonymous_id"] = person.anonymous_id
+        if person.changes:
+            merged = _merge_attributes(customer.attributes or {}, person.changes)
+            if merged != customer.attributes:
+                updates["attributes"] = merged
+        if updates:
+            known.forget(customer, email="email" in updates, anonymous_id="anonymous_id" in updates)
+            for name, value in updates.items():
+                setattr(customer, name, value)
+            customer.updated_at = now
+            known.add(customer)
+            if customer.pk is not None:
+                changed[customer.pk] = customer
+        person.customer = customer
+    return new, list(changed.values())
+
+
+# --- Groups ---------------------------------------------------------------------------
+
+
+def _tenant_profiles_merge(
+    *, workspace: Workspace, groups: dict[tuple[int, str], dict[str, Any]]
+) -> None:
+    """Merge each (customer, group id)'s traits into that tenant profile: one SELECT,
+    locking the profiles that exist, and one upsert."""
+    if not groups:
+        return
+    customer_pks = {customer_pk for customer_pk, _ in groups}
+    group_ids = {group_id for _, group_id in groups}
+    current = {
+        (profile.customer_id, profile.tenant_id): profile.profile
+        for profile in TenantProfile.objects.select_for_update()
+        .filter(customer_id__in=customer_pks, tenant_id__in=group_ids)
+        .order_by("pk")
+    }
+    TenantProfile.objects.bulk_create(
+        [
+            TenantProfile(
+                workspace=workspace,
+                customer_id=customer_pk,
+                tenant_id=group_id,
+                profile=_merge_attributes(current.get((customer_pk, group_id)) or {}, traits),
+            )
+            for (customer_pk, group_id), traits in groups.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["customer", "tenant_id"],
+        update_fields=["profile", "updated_at"],
+    )
+
+
+# --- Events ---------------------------------------------------------------------------
+
+_EVENT_COLUMNS = (
+    "workspace_id, customer_id, name, properties, timestamp, received_at, message_id, matched_at"
+)
+#: The arbiter: the partial unique index ``event_unique_message_id``.
+_ON_DUPLICATE = "ON CONFLICT (workspace_id, message_id) WHERE message_id IS NOT NULL DO NOTHING"
+
+
+def _events_insert(
+    *, workspace: Workspace, rows: list[tuple[int, TrackedMessage, bool]], now: datetime
+) -> int:
+    """Insert the events of ``(customer pk, message, pending)`` rows; returns how many
+    were new (the others' messageId was stored before, or earlier in the batch)."""
+    if not rows:
+        return 0
+    table = connection.ops.quote_name(Event._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement, its columns as arrays: a few parameters however many rows.
+            cursor.execute(
+                f"INSERT INTO {table} ({_EVENT_COLUMNS}) SELECT %s, e.customer_id, e.name,"
+                " e.properties::jsonb, e.timestamp, %s, e.message_id, e.matched_at"
+                " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[],"
+                " %s::text[], %s::timestamptz[])"
+                " AS e(customer_id, name, properties, timestamp, message_id, matched_at)"
+                f" {_ON_DUPLICATE}",
+                [
+                    workspace.pk,
+                    now,
+                    [customer_pk for customer_pk, _, _ in rows],
+                    [message.event for _, message, _ in rows],
+                    [json.dumps(message.properties) for _, message, _ in rows],
+                    [message.timestamp or now for _, message, _ in rows],
+                    [message.message_id for _, message, _ in rows],
+                    [None if pending else now for _, _, pending in rows],
+                ],
+            )
+            return cursor.rowcount
+        adapt = connection.ops.adapt_datetimefield_value
+        received = adapt(now)
+        cursor.executemany(
+            f"INSERT INTO {table} ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            f" {_ON_DUPLICATE}",
+            [
+                (
+                    workspace.pk,
+                    customer_pk,
+                    message.event,
+                    json.dumps(message.properties),
+                    adapt(message.timestamp or now),
+                    received,
+                    message.message_id,
+                    None if pending else received,
+                )
+                for customer_pk, message, pending in rows
+            ],
+        )
+        return cursor.rowcount
