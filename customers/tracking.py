@@ -23,17 +23,18 @@ a concurrent one for the same external_id or email is replayed, as identify does
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import DateTimeField, Q, TextField, Value
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from customers.db import rows_update
+from customers.db import in_values, rows_update
 from customers.errors import Conflict
 from customers.models import Customer, Event, TenantProfile, Workspace
 from customers.services import MAX_IDENTIFY_ATTEMPTS, _merge_attributes
@@ -65,6 +66,8 @@ class TrackedMessage:
     anonymous_id: str | None = None
     event: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    #: ``properties`` as JSON text, when the reader has made it (to check its size).
+    properties_json: str | None = None
     email: str | None = None
     traits: dict[str, Any] = field(default_factory=dict)
     group_id: str | None = None
@@ -141,7 +144,7 @@ class _Person:
     email: str | None = None
     #: Attribute changes: later traits win, a null removes the attribute.
     changes: dict[str, Any] = field(default_factory=dict)
-    customer: Customer | None = None
+    customer: "_Row | None" = None
 
 
 class _People:
@@ -165,56 +168,116 @@ class _People:
                 person = self.by_key[key] = _Person(user_id=user_id, anonymous_id=None)
             if message.anonymous_id is not None:
                 person.anonymous_id = message.anonymous_id
-            if message.type in (MessageType.IDENTIFY, MessageType.ALIAS):
+            if message.type in _IDENTIFYING:
                 if message.email is not None:
                     person.email = message.email
                 person.changes.update(message.traits)
             self.keys.append(key)
 
-    def __iter__(self) -> Iterable[_Person]:
+    def __iter__(self) -> Iterator[_Person]:
         return iter(self.by_key.values())
 
     def customer_pk(self, index: int) -> int:
         return self.by_key[self.keys[index]].customer.pk
 
+    @property
+    def may_change_customers(self) -> bool:
+        """Whether the batch may change a known customer; a batch that only names
+        people by one id each (tracks, pages) only reads them."""
+        return any(
+            person.changes
+            or person.email is not None
+            or (person.user_id is not None and person.anonymous_id is not None)
+            for person in self
+        )
+
+
+_IDENTIFYING = (MessageType.IDENTIFY, MessageType.ALIAS)
+
+
+class _Row:
+    """A customer as the batch sees it: a row read, or one to insert (pk None).
+
+    Attributes are read as JSON text and decoded only for the people whose traits
+    change them: a batch of tracks never decodes them."""
+
+    __slots__ = (
+        "_attributes",
+        "anonymous_id",
+        "attributes_json",
+        "email",
+        "external_id",
+        "pk",
+        "updated_at",
+    )
+
+    def __init__(self, pk, external_id, email, anonymous_id, attributes_json, updated_at) -> None:
+        self.pk: int | None = pk
+        self.external_id: str | None = external_id
+        self.email: str | None = email
+        self.anonymous_id: str | None = anonymous_id
+        self.attributes_json: str | None = attributes_json
+        self._attributes: dict[str, Any] | None = None
+        self.updated_at: datetime | None = updated_at
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        if self._attributes is None:
+            value = json.loads(self.attributes_json) if self.attributes_json else {}
+            self._attributes = value if isinstance(value, dict) else {}
+        return self._attributes
+
+    @attributes.setter
+    def attributes(self, value: dict[str, Any]) -> None:
+        self._attributes = value
+
 
 class _Known:
     """The workspace's customers that a batch can mean, indexed as identify looks."""
 
-    def __init__(self, customers: Iterable[Customer]) -> None:
-        self.by_external: dict[str, Customer] = {}
-        self.by_email: dict[str, Customer] = {}
+    def __init__(self, rows: Iterable[_Row]) -> None:
+        self.by_external: dict[str, _Row] = {}
+        self.by_email: dict[str, _Row] = {}
         #: Most recently updated first, as identify prefers them.
-        self.by_anonymous: dict[str, list[Customer]] = defaultdict(list)
-        for customer in sorted(customers, key=lambda c: (c.updated_at, c.pk), reverse=True):
-            self.add(customer)
+        self.by_anonymous: dict[str, list[_Row]] = defaultdict(list)
+        rows = list(rows)
+        anonymous = [row for row in rows if row.anonymous_id is not None]
+        anonymous.sort(key=lambda row: (row.updated_at, row.pk), reverse=True)  # type: ignore[arg-type]
+        for row in rows:
+            if row.external_id is not None:
+                self.by_external[row.external_id] = row
+            if row.email is not None:
+                self.by_email[row.email] = row
+        for row in anonymous:
+            self.by_anonymous[row.anonymous_id].append(row)
 
-    def add(self, customer: Customer) -> None:
-        if customer.external_id is not None:
-            self.by_external[customer.external_id] = customer
-        if customer.email is not None:
-            self.by_email[customer.email] = customer
-        if customer.anonymous_id is not None:
-            self.by_anonymous[customer.anonymous_id].append(customer)
+    def add(self, row: _Row) -> None:
+        """A row made or changed by the batch: first in every index."""
+        if row.external_id is not None:
+            self.by_external[row.external_id] = row
+        if row.email is not None:
+            self.by_email[row.email] = row
+        if row.anonymous_id is not None:
+            self.by_anonymous[row.anonymous_id].insert(0, row)
 
-    def forget(self, customer: Customer, *, email: bool, anonymous_id: bool) -> None:
-        """Drop the customer's old email / anonymous id, which a change is replacing."""
-        if email and self.by_email.get(customer.email) is customer:
-            del self.by_email[customer.email]
-        if anonymous_id and customer.anonymous_id is not None:
-            same = self.by_anonymous[customer.anonymous_id]
-            same[:] = [other for other in same if other is not customer]
+    def forget(self, row: _Row, *, email: bool, anonymous_id: bool) -> None:
+        """Drop the row's old email / anonymous id, which a change is replacing."""
+        if email and self.by_email.get(row.email) is row:
+            del self.by_email[row.email]
+        if anonymous_id and row.anonymous_id is not None:
+            same = self.by_anonymous[row.anonymous_id]
+            same[:] = [other for other in same if other is not row]
 
-    def match(self, person: _Person) -> tuple[Customer | None, str | None]:
+    def match(self, person: _Person) -> tuple[_Row | None, str | None]:
         """The customer ``person`` is (None: a new one) and the email they may take:
         identify's order of lookups, where a conflict keeps the email off instead of
         failing (see the module docstring)."""
         email = person.email
         if person.user_id is not None:
-            customer = self.by_external.get(person.user_id)
-            if customer is not None:
+            row = self.by_external.get(person.user_id)
+            if row is not None:
                 owner = self.by_email.get(email) if email else None
-                return customer, email if owner in (None, customer) else None
+                return row, email if owner is None or owner is row else None
         if email is not None:
             owner = self.by_email.get(email)
             if owner is not None:
@@ -236,22 +299,39 @@ _IDENTIFY_FIELDS = ("external_id", "email", "anonymous_id", "attributes", "updat
 
 def customers_identify_many(*, workspace: Workspace, people: _People) -> int:
     """Find or make every person of a batch (``person.customer`` is set); returns how
-    many customers were made. Locks the known ones until the caller's transaction ends."""
-    user_ids = [p.user_id for p in people if p.user_id is not None]
-    emails = [p.email for p in people if p.email is not None]
-    anonymous_ids = [p.anonymous_id for p in people if p.anonymous_id is not None]
-    wanted = Q(external_id__in=user_ids) | Q(email__in=emails) | Q(anonymous_id__in=anonymous_ids)
+    many customers were made.
+
+    A batch that may change known customers locks them (in primary-key order) until the
+    caller's transaction ends; one that only names them (tracks of known people) reads
+    them without a lock, which would cost a write per row.
+    """
+    wanted = Q()
+    for column, values in (
+        ("external_id", {p.user_id for p in people if p.user_id is not None}),
+        ("email", {p.email for p in people if p.email is not None}),
+        ("anonymous_id", {p.anonymous_id for p in people if p.anonymous_id is not None}),
+    ):
+        if values:
+            wanted |= in_values(Customer, column, sorted(values))
+    customers = Customer.objects.filter(wanted, workspace=workspace).order_by("pk")
+    if people.may_change_customers:
+        customers = customers.select_for_update()
+    # Only identify's choice among customers of one anonymous id reads when they changed.
+    has_anonymous = any(p.anonymous_id is not None for p in people)
+    columns = customers.values_list(
+        "pk",
+        "external_id",
+        "email",
+        "anonymous_id",
+        Cast("attributes", TextField()),
+        "updated_at" if has_anonymous else Value(None, output_field=DateTimeField()),
+    )
     for attempt in range(MAX_IDENTIFY_ATTEMPTS):
         try:
             with transaction.atomic():
-                known = _Known(
-                    Customer.objects.select_for_update()
-                    .filter(wanted, workspace=workspace)
-                    .order_by("pk")
-                )
-                new, changed = _people_resolve(workspace, people, known)
-                Customer.objects.bulk_create(new)
-                rows_update(changed, _IDENTIFY_FIELDS)
+                known = _Known(_Row(*values) for values in columns.all())
+                new, changed = _people_resolve(people, known)
+                _customers_write(workspace, new, changed)
         except IntegrityError:
             # A concurrent request made one of these people since we looked; its row
             # is committed now, and the next attempt finds it.
@@ -264,50 +344,84 @@ def customers_identify_many(*, workspace: Workspace, people: _People) -> int:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _people_resolve(
-    workspace: Workspace, people: _People, known: _Known
-) -> tuple[list[Customer], list[Customer]]:
-    """Each person's customer, in the batch's order: the new ones and the changed ones."""
+def _people_resolve(people: _People, known: _Known) -> tuple[list[_Row], list[_Row]]:
+    """Each person's customer, in the batch's order: the new rows and the changed ones."""
     now = timezone.now()
-    new: list[Customer] = []
-    changed: dict[int, Customer] = {}
+    new: list[_Row] = []
+    changed: dict[int, _Row] = {}
     for person in people:
-        customer, email = known.match(person)
-        if customer is None:
-            customer = Customer(
-                workspace=workspace,
-                external_id=person.user_id,
-                email=email,
-                anonymous_id=person.anonymous_id,
-                attributes=_merge_attributes({}, person.changes),
-                status=Customer.Status.ACTIVE,
-                timezone="",
+        row, email = known.match(person)
+        if row is None:
+            row = _Row(
+                None,
+                person.user_id,
+                email,
+                person.anonymous_id,
+                _merge_attributes({}, person.changes),
+                now,
             )
-            new.append(customer)
-            known.add(customer)
-            person.customer = customer
+            new.append(row)
+            known.add(row)
+            person.customer = row
             continue
         updates: dict[str, Any] = {}
-        if person.user_id is not None and customer.external_id != person.user_id:
+        if person.user_id is not None and row.external_id != person.user_id:
             updates["external_id"] = person.user_id
-        if email is not None and customer.email != email:
+        if email is not None and row.email != email:
             updates["email"] = email
-        if person.anonymous_id is not None and customer.anonymous_id != person.anonymous_id:
+        if person.anonymous_id is not None and row.anonymous_id != person.anonymous_id:
             updates["anonymous_id"] = person.anonymous_id
         if person.changes:
-            merged = _merge_attributes(customer.attributes or {}, person.changes)
-            if merged != customer.attributes:
+            merged = _merge_attributes(row.attributes, person.changes)
+            if merged != row.attributes:
                 updates["attributes"] = merged
         if updates:
-            known.forget(customer, email="email" in updates, anonymous_id="anonymous_id" in updates)
+            known.forget(row, email="email" in updates, anonymous_id="anonymous_id" in updates)
             for name, value in updates.items():
-                setattr(customer, name, value)
-            customer.updated_at = now
-            known.add(customer)
-            if customer.pk is not None:
-                changed[customer.pk] = customer
-        person.customer = customer
+                setattr(row, name, value)
+            row.updated_at = now
+            known.add(row)
+            if row.pk is not None:
+                changed[row.pk] = row
+        person.customer = row
     return new, list(changed.values())
+
+
+def _customers_write(workspace: Workspace, new: list[_Row], changed: list[_Row]) -> None:
+    """One INSERT of the new customers (their pks set on the rows), one pipelined UPDATE
+    of the changed ones."""
+    if new:
+        made = Customer.objects.bulk_create(
+            [
+                Customer(
+                    workspace=workspace,
+                    external_id=row.external_id,
+                    email=row.email,
+                    anonymous_id=row.anonymous_id,
+                    attributes=row.attributes,
+                    status=Customer.Status.ACTIVE,
+                    timezone="",
+                )
+                for row in new
+            ]
+        )
+        for row, customer in zip(new, made, strict=True):
+            row.pk = customer.pk
+    if changed:
+        rows_update(
+            [
+                Customer(
+                    pk=row.pk,
+                    external_id=row.external_id,
+                    email=row.email,
+                    anonymous_id=row.anonymous_id,
+                    attributes=row.attributes,
+                    updated_at=row.updated_at,
+                )
+                for row in changed
+            ],
+            _IDENTIFY_FIELDS,
+        )
 
 
 # --- Groups ---------------------------------------------------------------------------
@@ -363,24 +477,14 @@ def _events_insert(
     table = connection.ops.quote_name(Event._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One statement, its columns as arrays: a few parameters however many rows.
+            # One statement whose rows are one JSON parameter: array parameters would be
+            # quoted element by element in Python, the JSON text is made and read in C.
             cursor.execute(
-                f"INSERT INTO {table} ({_EVENT_COLUMNS}) SELECT %s, e.customer_id, e.name,"
-                " e.properties::jsonb, e.timestamp, %s, e.message_id, e.matched_at"
-                " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[],"
-                " %s::text[], %s::timestamptz[])"
-                " AS e(customer_id, name, properties, timestamp, message_id, matched_at)"
-                f" {_ON_DUPLICATE}",
-                [
-                    workspace.pk,
-                    now,
-                    [customer_pk for customer_pk, _, _ in rows],
-                    [message.event for _, message, _ in rows],
-                    [json.dumps(message.properties) for _, message, _ in rows],
-                    [message.timestamp or now for _, message, _ in rows],
-                    [message.message_id for _, message, _ in rows],
-                    [None if pending else now for _, _, pending in rows],
-                ],
+                f"INSERT INTO {table} ({_EVENT_COLUMNS}) SELECT %s, (r->>0)::bigint, r->>1,"
+                " r->2, COALESCE((r->>3)::timestamptz, %s), %s, r->>4,"
+                " CASE WHEN (r->>5)::boolean THEN NULL ELSE %s END"
+                f" FROM jsonb_array_elements(%s::jsonb) AS r {_ON_DUPLICATE}",
+                [workspace.pk, now, now, now, _events_json(rows)],
             )
             return cursor.rowcount
         adapt = connection.ops.adapt_datetimefield_value
@@ -393,7 +497,7 @@ def _events_insert(
                     workspace.pk,
                     customer_pk,
                     message.event,
-                    json.dumps(message.properties),
+                    message.properties_json or json.dumps(message.properties),
                     adapt(message.timestamp or now),
                     received,
                     message.message_id,
@@ -403,3 +507,19 @@ def _events_insert(
             ],
         )
         return cursor.rowcount
+
+
+def _events_json(rows: list[tuple[int, TrackedMessage, bool]]) -> str:
+    """``[[customer pk, name, properties, timestamp, message id, pending], ...]``."""
+    dumps = json.dumps
+    return (
+        "["
+        + ",".join(
+            f"[{customer_pk},{dumps(message.event)},"
+            f"{message.properties_json or dumps(message.properties)},"
+            f"{dumps(message.timestamp.isoformat() if message.timestamp else None)},"
+            f"{dumps(message.message_id)},{'true' if pending else 'false'}]"
+            for customer_pk, message, pending in rows
+        )
+        + "]"
+    )

@@ -33,7 +33,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from customers.models import Event, Workspace
+from customers.db import in_values
+from customers.models import Customer, Event, Workspace
 from customers.selectors import active_customers
 from journeys.engine.tasks import ADVANCE_BATCH
 from journeys.entry.core import entry_constants, journey_enroll
@@ -96,7 +97,9 @@ def events_match(*, limit: int = MATCH_BATCH, now: datetime | None = None) -> Ma
         for workspace_id, events in by_workspace.items():
             for target in journeys.get(workspace_id, ()):
                 runs += _journey_enter(target, events, now)
-        Event.objects.filter(pk__in=[event.pk for event in waiting]).update(matched_at=now)
+        Event.objects.filter(in_values(Event, "pk", [event.pk for event in waiting])).update(
+            matched_at=now
+        )
     return MatchResult(events=len(waiting), runs=runs, more=len(waiting) == limit)
 
 
@@ -121,7 +124,7 @@ def _journey_enter(target: TriggerTarget, events: list[_Waiting], now: datetime)
     result = journey_enroll(
         journey=target.journey,
         version=target.version,
-        customers=active_customers(workspace).filter(pk__in=list(chosen)),
+        customers=active_customers(workspace).filter(in_values(Customer, "pk", list(chosen))),
         payload={},
         payloads={pk: event["properties"] for pk, event in chosen.items()},
         events=chosen,

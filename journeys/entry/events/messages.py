@@ -62,9 +62,11 @@ class _Problems:
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
 
-    def add(self, where: str, message: str) -> None:
+    def add(self, where: str, name: str | None, message: str) -> None:
+        """A problem of field ``name`` of the message at ``where`` (None: the message)."""
         if len(self.entries) < MAX_PROBLEMS:
-            self.entries.append(problem_entry(f"{where}: {message}", field=where))
+            place = (f"{where}.{name}" if where else name) if name else (where or "body")
+            self.entries.append(problem_entry(f"{place}: {message}", field=place))
 
     def raise_any(self) -> None:
         if self.entries:
@@ -83,85 +85,97 @@ def _json_kind(value: Any) -> str:
     return "string" if isinstance(value, str) else "null"
 
 
-def _text(value: Any, where: str, problems: _Problems, max_length: int) -> str | None:
+# Each reader takes the message, a field's name, the message's place and the problems:
+# places are only spelled out for a problem, which keeps a large batch cheap to read.
+
+
+def _text(
+    raw: dict[str, Any], name: str, where: str, problems: _Problems, max_length: int
+) -> str | None:
     """A string that is not blank, or None when absent; otherwise a problem."""
+    value = raw.get(name)
     if value is None:
         return None
-    if not isinstance(value, str):
-        problems.add(where, f"must be a string (got {_json_kind(value)})")
+    if type(value) is not str:
+        problems.add(where, name, f"must be a string (got {_json_kind(value)})")
     elif len(value) > max_length:
-        problems.add(where, f"at most {max_length} characters (got {len(value)})")
+        problems.add(where, name, f"at most {max_length} characters (got {len(value)})")
     elif not value.strip():
-        problems.add(where, "must not be blank")
+        problems.add(where, name, "must not be blank")
     else:
         return value
     return None
 
 
-def _id_or_integer(value: Any, where: str, problems: _Problems) -> str | None:
+def _id_or_integer(raw: dict[str, Any], name: str, where: str, problems: _Problems) -> str | None:
     """A groupId or previousId: a string, or an integer (which Segment's clients send
     as given) read as its decimal text."""
+    value = raw.get(name)
     if isinstance(value, int | float) and not isinstance(value, bool):
         low, high = _INTEGER_ID_RANGE
         if isinstance(value, float) and not value.is_integer():
-            problems.add(where, "must be a string or an integer (got a fraction)")
+            problems.add(where, name, "must be a string or an integer (got a fraction)")
             return None
         if not low <= value <= high:
-            problems.add(where, "an integer id must fit in 64 bits")
+            problems.add(where, name, "an integer id must fit in 64 bits")
             return None
         return str(int(value))
-    return _text(value, where, problems, MAX_ID_LENGTH)
+    return _text(raw, name, where, problems, MAX_ID_LENGTH)
 
 
-def _object(value: Any, where: str, problems: _Problems) -> dict[str, Any]:
+def _object(raw: dict[str, Any], name: str, where: str, problems: _Problems) -> dict[str, Any]:
+    value = raw.get(name)
     if value is None:
         return {}
-    if not isinstance(value, dict):
-        problems.add(where, f"must be an object (got {_json_kind(value)})")
+    if type(value) is not dict:
+        problems.add(where, name, f"must be an object (got {_json_kind(value)})")
         return {}
     return value
 
 
-def _timestamp(value: Any, where: str, problems: _Problems) -> datetime | None:
+def _timestamp(raw: dict[str, Any], name: str, where: str, problems: _Problems) -> datetime | None:
     """An ISO 8601 date and time (without an offset: UTC), as a UTC datetime."""
+    value = raw.get(name)
     if value is None:
         return None
-    if isinstance(value, str):
+    if type(value) is str:
         try:
-            parsed = datetime.fromisoformat(value.strip().upper())
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:  # a lower-case t or z, spaces around
+                parsed = datetime.fromisoformat(value.strip().upper())
             if parsed.tzinfo is None:
                 return parsed.replace(tzinfo=UTC)
             return parsed.astimezone(UTC)
         except OverflowError:
-            problems.add(where, "out of range: years 1 to 9999 in UTC")
+            problems.add(where, name, "out of range: years 1 to 9999 in UTC")
             return None
         except ValueError:
             pass
-    problems.add(where, "must be an ISO 8601 date and time, e.g. 2024-05-01T12:00:00Z")
+    problems.add(where, name, "must be an ISO 8601 date and time, e.g. 2024-05-01T12:00:00Z")
     return None
 
 
-def _stored_json_size(value: dict[str, Any], where: str, problems: _Problems) -> None:
-    size = len(json.dumps(value))
-    if size > MAX_MESSAGE_BYTES:
-        problems.add(where, f"at most {MAX_MESSAGE_BYTES:,} bytes of JSON (got {size:,})")
+def _stored_json(value: dict[str, Any], name: str, where: str, problems: _Problems) -> str:
+    """``value`` as the JSON text it is stored as, checked against the size limit."""
+    text = json.dumps(value)
+    if len(text) > MAX_MESSAGE_BYTES:
+        size = f"at most {MAX_MESSAGE_BYTES:,} bytes of JSON (got {len(text):,})"
+        problems.add(where, name, size)
+    return text
 
 
 def _email(traits: dict[str, Any], where: str, problems: _Problems) -> str | None:
-    place = f"{where}.email"
-    email = _text(traits.get("email"), place, problems, MAX_EMAIL_LENGTH)
+    place = f"{where}.traits" if where else "traits"
+    email = _text(traits, "email", place, problems, MAX_EMAIL_LENGTH)
     if email is None:
         return None
     try:
         validate_email(email.strip())
     except ValidationError:
-        problems.add(place, "must be an e-mail address")
+        problems.add(place, "email", "must be an e-mail address")
         return None
     return normalize_email(email)
-
-
-def _place(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
 
 
 def message_parse(
@@ -171,34 +185,31 @@ def message_parse(
     not read), else the message's own ``type``. None when it has problems (added to
     ``problems``)."""
     if not isinstance(raw, dict):
-        problems.add(where or "body", f"must be an object (got {_json_kind(raw)})")
+        problems.add(where, None, f"must be an object (got {_json_kind(raw)})")
         return None
     before = len(problems.entries)
     if type is None:
         given = raw.get("type")
         if given not in _PARSERS:
             shown = repr(given) if isinstance(given, str) else _json_kind(given)
-            problems.add(
-                _place(where, "type"),
-                f"unknown message type {shown}; expected one of {', '.join(_PARSERS)}",
-            )
+            expected = ", ".join(_PARSERS)
+            problems.add(where, "type", f"unknown message type {shown}; expected one of {expected}")
             return None
         type = MessageType(given)
     fields = _PARSERS[type](raw, where, problems)
-    user_id = _text(raw.get("userId"), _place(where, "userId"), problems, MAX_ID_LENGTH)
+    user_id = _text(raw, "userId", where, problems, MAX_ID_LENGTH)
     if type == MessageType.ALIAS:
         anonymous_id = fields.pop("anonymous_id")
         if raw.get("userId") is None:
-            problems.add(_place(where, "userId"), "required for an alias")
+            problems.add(where, "userId", "required for an alias")
     else:
-        place = _place(where, "anonymousId")
-        anonymous_id = _text(raw.get("anonymousId"), place, problems, MAX_ID_LENGTH)
+        anonymous_id = _text(raw, "anonymousId", where, problems, MAX_ID_LENGTH)
         if raw.get("userId") is None and raw.get("anonymousId") is None:
-            problems.add(where or "body", "userId or anonymousId is required")
+            problems.add(where, None, "userId or anonymousId is required")
     stamp = "timestamp" if raw.get("timestamp") is not None else "originalTimestamp"
-    timestamp = _timestamp(raw.get(stamp), _place(where, stamp), problems)
-    message_id = _text(raw.get("messageId"), _place(where, "messageId"), problems, MAX_ID_LENGTH)
-    _object(raw.get("context"), _place(where, "context"), problems)
+    timestamp = _timestamp(raw, stamp, where, problems)
+    message_id = _text(raw, "messageId", where, problems, MAX_ID_LENGTH)
+    _object(raw, "context", where, problems)
     if len(problems.entries) != before:
         return None
     return TrackedMessage(
@@ -212,13 +223,12 @@ def message_parse(
 
 
 def _track(raw: dict[str, Any], where: str, problems: _Problems) -> dict[str, Any]:
-    place = _place(where, "event")
-    event = _text(raw.get("event"), place, problems, MAX_NAME_LENGTH)
-    if event is None and raw.get("event") is None:
-        problems.add(place, "required for a track call (the event's name)")
-    properties = _object(raw.get("properties"), _place(where, "properties"), problems)
-    _stored_json_size(properties, _place(where, "properties"), problems)
-    return {"event": event, "properties": properties}
+    event = _text(raw, "event", where, problems, MAX_NAME_LENGTH)
+    if raw.get("event") is None:
+        problems.add(where, "event", "required for a track call (the event's name)")
+    properties = _object(raw, "properties", where, problems)
+    text = _stored_json(properties, "properties", where, problems)
+    return {"event": event, "properties": properties, "properties_json": text}
 
 
 def _viewed(event: str) -> Callable[[dict[str, Any], str, _Problems], dict[str, Any]]:
@@ -226,45 +236,42 @@ def _viewed(event: str) -> Callable[[dict[str, Any], str, _Problems], dict[str, 
     its properties."""
 
     def parse(raw: dict[str, Any], where: str, problems: _Problems) -> dict[str, Any]:
-        properties = _object(raw.get("properties"), _place(where, "properties"), problems)
+        properties = _object(raw, "properties", where, problems)
         extra = {}
         for name in ("name", "category"):
-            value = _text(raw.get(name), _place(where, name), problems, MAX_NAME_LENGTH)
+            value = _text(raw, name, where, problems, MAX_NAME_LENGTH)
             if value is not None and name not in properties:
                 extra[name] = value
         if extra:
             properties = {**properties, **extra}
-        _stored_json_size(properties, _place(where, "properties"), problems)
-        return {"event": event, "properties": properties}
+        text = _stored_json(properties, "properties", where, problems)
+        return {"event": event, "properties": properties, "properties_json": text}
 
     return parse
 
 
 def _identify(raw: dict[str, Any], where: str, problems: _Problems) -> dict[str, Any]:
-    place = _place(where, "traits")
-    traits = _object(raw.get("traits"), place, problems)
-    email = _email(traits, place, problems)
+    traits = _object(raw, "traits", where, problems)
+    email = _email(traits, where, problems)
     if "email" in traits:
         traits = {name: value for name, value in traits.items() if name != "email"}
-    _stored_json_size(traits, place, problems)
+    _stored_json(traits, "traits", where, problems)
     return {"email": email, "traits": traits}
 
 
 def _group(raw: dict[str, Any], where: str, problems: _Problems) -> dict[str, Any]:
-    place = _place(where, "groupId")
-    group_id = _id_or_integer(raw.get("groupId"), place, problems)
-    if group_id is None and raw.get("groupId") is None:
-        problems.add(place, "required for a group call")
-    traits = _object(raw.get("traits"), _place(where, "traits"), problems)
-    _stored_json_size(traits, _place(where, "traits"), problems)
+    group_id = _id_or_integer(raw, "groupId", where, problems)
+    if raw.get("groupId") is None:
+        problems.add(where, "groupId", "required for a group call")
+    traits = _object(raw, "traits", where, problems)
+    _stored_json(traits, "traits", where, problems)
     return {"group_id": group_id, "traits": traits}
 
 
 def _alias(raw: dict[str, Any], where: str, problems: _Problems) -> dict[str, Any]:
-    place = _place(where, "previousId")
-    previous_id = _id_or_integer(raw.get("previousId"), place, problems)
-    if previous_id is None and raw.get("previousId") is None:
-        problems.add(place, "required for an alias")
+    previous_id = _id_or_integer(raw, "previousId", where, problems)
+    if raw.get("previousId") is None:
+        problems.add(where, "previousId", "required for an alias")
     return {"anonymous_id": previous_id}
 
 
@@ -293,17 +300,16 @@ def batch_parse(body: Any) -> list[TrackedMessage]:
     naming each problem by the message's index."""
     problems = _Problems()
     if not isinstance(body, dict):
-        problems.add("body", f"must be an object with a batch (got {_json_kind(body)})")
+        problems.add("", None, f"must be an object with a batch (got {_json_kind(body)})")
         problems.raise_any()
     batch = body.get("batch")
     if not isinstance(batch, list):
         got = "nothing" if batch is None else _json_kind(batch)
-        problems.add("batch", f"required, a list of messages (got {got})")
+        problems.add("", "batch", f"required, a list of messages (got {got})")
         problems.raise_any()
     if len(batch) > MAX_BATCH_MESSAGES:
-        problems.add(
-            "batch", f"at most {MAX_BATCH_MESSAGES:,} messages in one batch (got {len(batch):,})"
-        )
+        count = f"at most {MAX_BATCH_MESSAGES:,} messages in one batch (got {len(batch):,})"
+        problems.add("", "batch", count)
         problems.raise_any()
     messages = []
     for index, raw in enumerate(batch):
