@@ -352,14 +352,8 @@ def _people_resolve(people: _People, known: _Known) -> tuple[list[_Row], list[_R
     for person in people:
         row, email = known.match(person)
         if row is None:
-            row = _Row(
-                None,
-                person.user_id,
-                email,
-                person.anonymous_id,
-                _merge_attributes({}, person.changes),
-                now,
-            )
+            row = _Row(None, person.user_id, email, person.anonymous_id, None, now)
+            row.attributes = _merge_attributes({}, person.changes)
             new.append(row)
             known.add(row)
             person.customer = row
