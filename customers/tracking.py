@@ -260,37 +260,36 @@ class _Known:
         if row.anonymous_id is not None:
             self.by_anonymous[row.anonymous_id].insert(0, row)
 
-    def forget(self, row: _Row, *, email: bool, anonymous_id: bool) -> None:
-        """Drop the row's old email / anonymous id, which a change is replacing."""
-        if email and self.by_email.get(row.email) is row:
+    def forget_email(self, row: _Row) -> None:
+        """Drop the row's old email, which a change is replacing: the address is free.
+        (An anonymous id the row had stays known: a later message of the batch from
+        that device is still this person's.)"""
+        if self.by_email.get(row.email) is row:
             del self.by_email[row.email]
-        if anonymous_id and row.anonymous_id is not None:
-            same = self.by_anonymous[row.anonymous_id]
-            same[:] = [other for other in same if other is not row]
 
-    def match(self, person: _Person) -> tuple[_Row | None, str | None]:
-        """The customer ``person`` is (None: a new one) and the email they may take:
-        identify's order of lookups, where a conflict keeps the email off instead of
-        failing (see the module docstring)."""
+    def match(self, person: _Person) -> tuple[_Row | None, str | None, bool]:
+        """The customer ``person`` is (None: a new one), the email they may take, and
+        whether they were found by their anonymous id: identify's order of lookups,
+        where a conflict keeps the email off instead of failing (module docstring)."""
         email = person.email
         if person.user_id is not None:
             row = self.by_external.get(person.user_id)
             if row is not None:
                 owner = self.by_email.get(email) if email else None
-                return row, email if owner is None or owner is row else None
+                return row, email if owner is None or owner is row else None, False
         if email is not None:
             owner = self.by_email.get(email)
             if owner is not None:
                 if person.user_id is None or owner.external_id is None:
-                    return owner, email
+                    return owner, email, False
                 email = None  # another person's address
         for candidate in self.by_anonymous.get(person.anonymous_id, ()):
             if person.user_id is not None and candidate.external_id is not None:
                 continue
             if email is not None and candidate.email is not None:
                 continue
-            return candidate, email
-        return None, email
+            return candidate, email, True
+        return None, email, False
 
 
 #: What an identify may change of a known customer.
@@ -350,7 +349,7 @@ def _people_resolve(people: _People, known: _Known) -> tuple[list[_Row], list[_R
     new: list[_Row] = []
     changed: dict[int, _Row] = {}
     for person in people:
-        row, email = known.match(person)
+        row, email, by_anonymous_id = known.match(person)
         if row is None:
             row = _Row(None, person.user_id, email, person.anonymous_id, None, now)
             row.attributes = _merge_attributes({}, person.changes)
@@ -363,14 +362,17 @@ def _people_resolve(people: _People, known: _Known) -> tuple[list[_Row], list[_R
             updates["external_id"] = person.user_id
         if email is not None and row.email != email:
             updates["email"] = email
-        if person.anonymous_id is not None and row.anonymous_id != person.anonymous_id:
-            updates["anonymous_id"] = person.anonymous_id
+        # Found by an anonymous id the batch has already replaced: keep the newer one.
+        anonymous_id = None if by_anonymous_id and person.user_id is None else person.anonymous_id
+        if anonymous_id is not None and row.anonymous_id != anonymous_id:
+            updates["anonymous_id"] = anonymous_id
         if person.changes:
             merged = _merge_attributes(row.attributes, person.changes)
             if merged != row.attributes:
                 updates["attributes"] = merged
         if updates:
-            known.forget(row, email="email" in updates, anonymous_id="anonymous_id" in updates)
+            if "email" in updates:
+                known.forget_email(row)
             for name, value in updates.items():
                 setattr(row, name, value)
             row.updated_at = now
