@@ -5,7 +5,6 @@ gzips); the write key is the API key, as Basic auth, in the body, or as a Bearer
 import base64
 import gzip
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -24,25 +23,19 @@ from tests.factories import journey_create
 def segment_url(live_server) -> Iterator[str]:
     """The host a Segment client is given: the server's /compat/segment.
 
-    Afterwards the client's keep-alive connections are closed and the server's request
-    threads are waited for: each holds a database connection until it ends, and the
-    test database cannot be dropped while one does."""
+    Afterwards the client's keep-alive connections are closed, and so are the idle
+    database sessions the server's request threads leave (a thread whose client keeps
+    its connection keeps its session): the test database cannot be dropped while one
+    is open."""
     yield f"{live_server.url}/compat/segment"
     _session.close()
-    deadline = time.monotonic() + 10
-    while _other_sessions() and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def _other_sessions() -> int:
-    if connection.vendor != "postgresql":
-        return 0
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND state = 'idle'"
+            )
 
 
 @pytest.fixture
