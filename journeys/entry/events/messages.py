@@ -206,8 +206,9 @@ def message_parse(
         anonymous_id = _text(raw, "anonymousId", where, problems, MAX_ID_LENGTH)
         if raw.get("userId") is None and raw.get("anonymousId") is None:
             problems.add(where, None, "userId or anonymousId is required")
-    stamp = "timestamp" if raw.get("timestamp") is not None else "originalTimestamp"
-    timestamp = _timestamp(raw, stamp, where, problems)
+    timestamp = _timestamp(raw, "timestamp", where, problems)
+    original = _timestamp(raw, "originalTimestamp", where, problems)
+    timestamp = timestamp or original
     message_id = _text(raw, "messageId", where, problems, MAX_ID_LENGTH)
     _object(raw, "context", where, problems)
     if len(problems.entries) != before:
