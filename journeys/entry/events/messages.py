@@ -198,14 +198,14 @@ def message_parse(
         type = MessageType(given)
     fields = _PARSERS[type](raw, where, problems)
     user_id = _text(raw, "userId", where, problems, MAX_ID_LENGTH)
+    anonymous_id = _text(raw, "anonymousId", where, problems, MAX_ID_LENGTH)
     if type == MessageType.ALIAS:
+        # The anonymous id an alias joins to its user is its previousId.
         anonymous_id = fields.pop("anonymous_id")
         if raw.get("userId") is None:
             problems.add(where, "userId", "required for an alias")
-    else:
-        anonymous_id = _text(raw, "anonymousId", where, problems, MAX_ID_LENGTH)
-        if raw.get("userId") is None and raw.get("anonymousId") is None:
-            problems.add(where, None, "userId or anonymousId is required")
+    elif raw.get("userId") is None and raw.get("anonymousId") is None:
+        problems.add(where, None, "userId or anonymousId is required")
     timestamp = _timestamp(raw, "timestamp", where, problems)
     original = _timestamp(raw, "originalTimestamp", where, problems)
     timestamp = timestamp or original
