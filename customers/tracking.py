@@ -232,6 +232,10 @@ class _Row:
         self._attributes = value
 
 
+#: An email a change in the batch has freed (see ``_Known.forget_email``).
+_FREED: Any = object()
+
+
 class _Known:
     """The workspace's customers that a batch can mean, indexed as identify looks."""
 
@@ -261,17 +265,20 @@ class _Known:
             self.by_anonymous[row.anonymous_id].insert(0, row)
 
     def forget_email(self, row: _Row) -> None:
-        """Drop the row's old email, which a change is replacing: the address is free.
-        (An anonymous id the row had stays known: a later message of the batch from
-        that device is still this person's.)"""
+        """The row's old email, which a change is replacing, is nobody's for the rest
+        of the batch: giving it to another row in the same statements could meet the
+        unique index before the change that frees it. (An anonymous id the row had
+        stays known: a later message of the batch from that device is still theirs.)"""
         if self.by_email.get(row.email) is row:
-            del self.by_email[row.email]
+            self.by_email[row.email] = _FREED
 
     def match(self, person: _Person) -> tuple[_Row | None, str | None, bool]:
         """The customer ``person`` is (None: a new one), the email they may take, and
         whether they were found by their anonymous id: identify's order of lookups,
         where a conflict keeps the email off instead of failing (module docstring)."""
         email = person.email
+        if email is not None and self.by_email.get(email) is _FREED:
+            email = None
         if person.user_id is not None:
             row = self.by_external.get(person.user_id)
             if row is not None:
