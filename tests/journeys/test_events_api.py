@@ -191,6 +191,7 @@ def test_a_bad_batch_names_each_message_by_index_and_stores_nothing(client, api_
             {"type": "shout", "userId": "u1"},
             {"type": "identify", "traits": {"email": "nope"}},
             {"type": "track", "userId": 5, "event": "x", "timestamp": "yesterday"},
+            {"type": {}, "userId": "u1"},
         ]
     }
 
@@ -212,6 +213,11 @@ def test_a_bad_batch_names_each_message_by_index_and_stores_nothing(client, api_
         (
             "batch[5].timestamp",
             "batch[5].timestamp: must be an ISO 8601 date and time, e.g. 2024-05-01T12:00:00Z",
+        ),
+        (
+            "batch[6].type",
+            "batch[6].type: unknown message type object; expected one of "
+            "track, identify, group, page, screen, alias",
         ),
     ]
     assert response.json()["error"] == problems[0]["message"]

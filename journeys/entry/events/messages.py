@@ -190,7 +190,7 @@ def message_parse(
     before = len(problems.entries)
     if type is None:
         given = raw.get("type")
-        if given not in _PARSERS:
+        if not isinstance(given, str) or given not in _PARSERS:
             shown = repr(given) if isinstance(given, str) else _json_kind(given)
             expected = ", ".join(_PARSERS)
             problems.add(where, "type", f"unknown message type {shown}; expected one of {expected}")
