@@ -8,6 +8,10 @@ is the trigger's own work: rate limiting on Redis, finding the journey and custo
 the entry core.
 """
 
+import gzip
+import json
+
+from django.db import connection
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -29,3 +33,40 @@ class BareInsertView(APIView):
             workspace_id=request.auth.workspace_id, name="bench.bare_insert", properties=properties
         )
         return Response({"id": event.pk}, status=status.HTTP_201_CREATED)
+
+
+class BareEventsInsertView(APIView):
+    """The floor for storing a batch of events over HTTP: ``bench/events.py``'s baseline.
+
+    The same authentication, the body read and (when gzip) decompressed, ``json.loads``
+    without checks, and one INSERT of every message as an event row (no customer, no
+    check, no de-duplication, nothing matched), as the event stream's own INSERT writes
+    its rows: a JSON parameter expanded by ``jsonb_array_elements``.
+    """
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = []
+    parser_classes = []
+
+    def post(self, request: Request) -> Response:
+        raw = request.body
+        if request.headers.get("Content-Encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        batch = json.loads(raw)["batch"]
+        rows = json.dumps(
+            [
+                [m.get("event"), m.get("properties") or {}, m.get("timestamp"), m.get("messageId")]
+                for m in batch
+            ]
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO customers_event (workspace_id, customer_id, name, properties,"
+                " timestamp, received_at, message_id, matched_at)"
+                " SELECT %s, NULL, r->>0, r->1, (r->>2)::timestamptz, now(), r->>3, now()"
+                " FROM jsonb_array_elements(%s::jsonb) AS r",
+                [request.auth.workspace_id, rows],
+            )
+            stored = cursor.rowcount
+        return Response({"stored": stored}, status=status.HTTP_200_OK)

@@ -1,13 +1,15 @@
-"""The product's URLs plus ``bench/bare-insert``, the trigger benchmark's baseline."""
+"""The product's URLs plus the benchmarks' baselines: ``bench/bare-insert`` (the trigger
+benchmark's) and ``bench/bare-events`` (the event stream's)."""
 
 from django.urls import path
 
-from bench.bare_view import BareInsertView
+from bench.bare_view import BareEventsInsertView, BareInsertView
 from config import urls as config_urls
 
 urlpatterns = [
     *config_urls.urlpatterns,
     path("bench/bare-insert", BareInsertView.as_view(), name="bench-bare-insert"),
+    path("bench/bare-events", BareEventsInsertView.as_view(), name="bench-bare-events"),
 ]
 
 handler400 = config_urls.handler400
