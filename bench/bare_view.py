@@ -35,6 +35,16 @@ class BareInsertView(APIView):
         return Response({"id": event.pk}, status=status.HTTP_201_CREATED)
 
 
+#: One INSERT of a batch's rows, ``[[name, properties, timestamp, messageId], ...]`` as one
+#: JSON parameter (the event stream's own INSERT reads its rows so).
+BARE_EVENTS_INSERT = (
+    "INSERT INTO customers_event (workspace_id, customer_id, name, properties, timestamp,"
+    " received_at, message_id, matched_at)"
+    " SELECT %s, NULL, r->>0, r->1, (r->>2)::timestamptz, now(), r->>3, now()"
+    " FROM jsonb_array_elements(%s::jsonb) AS r"
+)
+
+
 class BareEventsInsertView(APIView):
     """The floor for storing a batch of events over HTTP: ``bench/events.py``'s baseline.
 
@@ -61,12 +71,6 @@ class BareEventsInsertView(APIView):
             ]
         )
         with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO customers_event (workspace_id, customer_id, name, properties,"
-                " timestamp, received_at, message_id, matched_at)"
-                " SELECT %s, NULL, r->>0, r->1, (r->>2)::timestamptz, now(), r->>3, now()"
-                " FROM jsonb_array_elements(%s::jsonb) AS r",
-                [request.auth.workspace_id, rows],
-            )
+            cursor.execute(BARE_EVENTS_INSERT, [request.auth.workspace_id, rows])
             stored = cursor.rowcount
         return Response({"stored": stored}, status=status.HTTP_200_OK)

@@ -222,6 +222,8 @@ def in_process_phase(workspace_id: int, bodies: list[bytes], args, pids) -> Phas
     """Phase C: the bare INSERT of each batch's rows, their JSON made beforehand."""
     from django.db import connection
 
+    from bench.bare_view import BARE_EVENTS_INSERT
+
     rows = []
     for body in bodies:
         batch = json.loads(gzip.decompress(body))["batch"]
@@ -235,13 +237,7 @@ def in_process_phase(workspace_id: int, bodies: list[bytes], args, pids) -> Phas
     started = time.perf_counter()
     for text in rows:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO customers_event (workspace_id, customer_id, name, properties,"
-                " timestamp, received_at, message_id, matched_at)"
-                " SELECT %s, NULL, r->>0, r->1, (r->>2)::timestamptz, now(), r->>3, now()"
-                " FROM jsonb_array_elements(%s::jsonb) AS r",
-                [workspace_id, text],
-            )
+            cursor.execute(BARE_EVENTS_INSERT, [workspace_id, text])
         phase.events += args.batch
     phase.elapsed = time.perf_counter() - started
     phase.database_cpu = database_cpu.stop().ours

@@ -4,12 +4,12 @@ kick left waiting."""
 
 import gzip
 import json
-import time
 
 import pytest
 
 from customers.models import Event
 from journeys.models import Enrollment
+from tests.e2e.conftest import wait_until
 from tests.factories import journey_create
 
 STEPS = [
@@ -17,15 +17,6 @@ STEPS = [
      "subject": "Order {{ event.properties.order_id }} confirmed",
      "body": "Total {{ data.total }} for {{ customer.email }}", "next": None},
 ]  # fmt: skip
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def post_batch(client, url, messages):
@@ -63,13 +54,13 @@ def test_a_tracked_event_sends_its_journeys_email(
 
     assert response.status_code == 200
     # No beat: the kick after the request's commit matched the events.
-    assert wait_for(lambda: smtp_server.messages), group.log("worker")
+    assert wait_until(lambda: smtp_server.messages, timeout=30), group.log("worker")
     (mail,) = smtp_server.messages
     assert mail["To"] == "buyer@example.com"
     assert mail["Subject"] == "Order A-7 confirmed"
     assert "Total 99 for buyer@example.com" in mail.get_payload()
     run = Enrollment.objects.get()
-    assert wait_for(lambda: Enrollment.objects.get().state == "completed")
+    assert wait_until(lambda: Enrollment.objects.get().state == "completed", timeout=30)
     assert run.customer.external_id == "u1"
 
 
@@ -96,6 +87,6 @@ def test_beat_matches_events_whose_kick_was_lost(
     group.worker()
     group.beat()
 
-    assert wait_for(lambda: smtp_server.messages, timeout=45), group.log("worker")
+    assert wait_until(lambda: smtp_server.messages, timeout=45), group.log("worker")
     assert smtp_server.messages[0]["Subject"] == "Order A-9 confirmed"
     assert Event.objects.get().matched_at is not None

@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from customers.errors import InvalidRequest
+from customers.fields import json_type_name
 from customers.models import normalize_email
 from customers.patterns import NOT_BLANK_PATTERN
 from customers.problems import problem_entry
@@ -73,18 +74,6 @@ class _Problems:
             raise InvalidRequest(self.entries[0]["message"], problems=self.entries)
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "string" if isinstance(value, str) else "null"
-
-
 # Each reader takes the message, a field's name, the message's place and the problems:
 # places are only spelled out for a problem, which keeps a large batch cheap to read.
 
@@ -97,7 +86,7 @@ def _text(
     if value is None:
         return None
     if type(value) is not str:
-        problems.add(where, name, f"must be a string (got {_json_kind(value)})")
+        problems.add(where, name, f"must be a string (got {json_type_name(value)})")
     elif len(value) > max_length:
         problems.add(where, name, f"at most {max_length} characters (got {len(value)})")
     elif not value.strip():
@@ -128,7 +117,7 @@ def _object(raw: dict[str, Any], name: str, where: str, problems: _Problems) -> 
     if value is None:
         return {}
     if type(value) is not dict:
-        problems.add(where, name, f"must be an object (got {_json_kind(value)})")
+        problems.add(where, name, f"must be an object (got {json_type_name(value)})")
         return {}
     return value
 
@@ -185,13 +174,13 @@ def message_parse(
     not read), else the message's own ``type``. None when it has problems (added to
     ``problems``)."""
     if not isinstance(raw, dict):
-        problems.add(where, None, f"must be an object (got {_json_kind(raw)})")
+        problems.add(where, None, f"must be an object (got {json_type_name(raw)})")
         return None
     before = len(problems.entries)
     if type is None:
         given = raw.get("type")
         if not isinstance(given, str) or given not in _PARSERS:
-            shown = repr(given) if isinstance(given, str) else _json_kind(given)
+            shown = repr(given) if isinstance(given, str) else json_type_name(given)
             expected = ", ".join(_PARSERS)
             problems.add(where, "type", f"unknown message type {shown}; expected one of {expected}")
             return None
@@ -301,11 +290,11 @@ def batch_parse(body: Any) -> list[TrackedMessage]:
     naming each problem by the message's index."""
     problems = _Problems()
     if not isinstance(body, dict):
-        problems.add("", None, f"must be an object with a batch (got {_json_kind(body)})")
+        problems.add("", None, f"must be an object with a batch (got {json_type_name(body)})")
         problems.raise_any()
     batch = body.get("batch")
     if not isinstance(batch, list):
-        got = "nothing" if batch is None else _json_kind(batch)
+        got = "nothing" if batch is None else json_type_name(batch)
         problems.add("", "batch", f"required, a list of messages (got {got})")
         problems.raise_any()
     if len(batch) > MAX_BATCH_MESSAGES:
