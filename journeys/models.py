@@ -187,9 +187,10 @@ class Enrollment(models.Model):
                 name="enrollment_due_per_journey_idx",
             ),
             # The workspace foreign key's index: a workspace's runs (deleting a workspace:
-            # Django's cascade, then the database's check). entered_at second, newest
-            # first, for a listing of a workspace's runs (no endpoint offers one yet).
-            models.Index(fields=["workspace", "-entered_at"], name="enrollment_listing_idx"),
+            # Django's cascade, then the database's check). The key second, newest first:
+            # GET runs (journeys.engine.runs.runs_list, ordered by -id, which is unique
+            # where entered_at is shared by every run of a bulk entry).
+            models.Index(fields=["workspace", "-id"], name="enrollment_listing_idx"),
             # Cancelling runs by key (WHERE workspace_id = %s AND cancellation_key = %s).
             # Partial: runs without a key (all of them until the engine sets keys) cost
             # it nothing.

@@ -76,12 +76,16 @@ class _PublishChecker:
     def run(self) -> tuple[list[Problem], list[Problem]]:
         self.check_trigger()
         self.check_graph()
-        self.check_template(
-            self.definition["cancellation_key"], step=None, field="cancellation_key"
-        )
         trigger_roots = TRIGGER_CONDITION_ROOTS
         if self.definition["trigger"]["type"] == "event":
             trigger_roots = trigger_roots | {"event"}
+        # Rendered once per entry, from the trigger (journeys.entry.core): no customer yet.
+        self.check_template(
+            self.definition["cancellation_key"],
+            step=None,
+            field="cancellation_key",
+            roots=trigger_roots,
+        )
         for path, condition, roots in (
             ("trigger.conditions", self.definition["trigger"]["conditions"], trigger_roots),
             (
@@ -224,7 +228,16 @@ class _PublishChecker:
                 continue
             self.check_variable(name.split("."), step=step, field=location)
 
-    def check_template(self, source: str | None, *, step: str | None, field: str) -> None:
+    def check_template(
+        self,
+        source: str | None,
+        *,
+        step: str | None,
+        field: str,
+        roots: frozenset[str] | None = None,
+    ) -> None:
+        """Liquid that parses, stays within the limits and reads variables that exist;
+        ``roots`` narrows what a template rendered at entry can read, as for conditions."""
         if not source:
             return
         # First: a template too long to parse is reported as such, not parsed.
@@ -237,6 +250,15 @@ class _PublishChecker:
             self.errors.add(f"Liquid does not parse: {problem}", step=step, field=field)
             return
         for path in template_variable_paths(source):
+            if roots is not None and path[0] not in roots and path[0] not in self.schema_names:
+                readable = ", ".join(sorted(roots))
+                self.errors.add(
+                    f"{'.'.join(path)!r} is not known when the {field} is rendered (at "
+                    f"entry); it can read {readable} and trigger schema fields",
+                    step=step,
+                    field=field,
+                )
+                continue
             self.check_variable(path, step=step, field=field)
 
     def check_variable(self, path: list[str], *, step: str | None, field: str) -> None:

@@ -9,6 +9,11 @@ however many customers the set holds:
    replaced;
 3. one ``INSERT ... SELECT ... ON CONFLICT ... DO NOTHING`` that creates the runs.
 
+What the runs carry from the trigger is the same for every one of them: the context
+and the cancellation key, the journey's Liquid rendered once per entry from the
+payload (a template compiled once per version), so a million runs share one rendered
+value as one parameter of the INSERT.
+
 Concurrency is decided by the database, not by reading first: the partial unique index
 ``enrollment_one_active_per_customer``, the INSERT's only arbiter, makes a concurrent
 duplicate's INSERT wait for the first transaction and then conflict, so parallel
@@ -22,6 +27,7 @@ conditions, the entry count, recent completions and, last, whether a run is acti
 import contextlib
 import functools
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,11 +52,14 @@ from django.utils import timezone
 
 from customers.ids import public_id_sql
 from customers.models import Customer
+from delivery.services import CompiledTemplate, TemplateRenderError, template_compile
 from journeys.engine import tasks
 from journeys.engine.exits import runs_exit
 from journeys.models import Enrollment, Journey, JourneyVersion
 from journeys.spec import EntryRules
 from segments.conditions import condition_to_q
+
+logger = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -105,6 +114,50 @@ def entry_constants(*, payload: dict) -> dict:
     top-level keys by name (as templates see them); the named roots win a clash.
     """
     return {**payload, "api": {"payload": payload, "properties": payload}, "data": payload}
+
+
+#: ``Enrollment.cancellation_key``'s length: a longer rendered key is no key.
+CANCELLATION_KEY_MAX_LENGTH = Enrollment._meta.get_field("cancellation_key").max_length
+
+
+def cancellation_key_render(*, version: JourneyVersion, payload: dict) -> str | None:
+    """The key a run of ``version`` entered with ``payload`` can be cancelled by, or None.
+
+    The journey's template reads the trigger only (publishing checks that it names
+    nothing else), so one render serves every run of an entry. A key that cannot be
+    rendered (a value missing from the payload) or that comes out empty or longer than
+    the column leaves the runs without one: they run as usual and can be cancelled by
+    id, and the trigger is not refused for it (a payload may lack any field, as the
+    Courier seed says).
+    """
+    template = _cancellation_key_template(version)
+    if template is None:
+        return None
+    try:
+        key = template.render(entry_constants(payload=payload))
+    except TemplateRenderError as error:
+        logger.warning("no cancellation key for runs of %s: %s", version, error)
+        return None
+    if not key or len(key) > CANCELLATION_KEY_MAX_LENGTH:
+        logger.warning("no cancellation key for runs of %s: it is %d characters", version, len(key))
+        return None
+    return key
+
+
+def _cancellation_key_template(version: JourneyVersion) -> CompiledTemplate | None:
+    """The version's cancellation key template, compiled once and kept on the (cached,
+    immutable) version; None when the journey has none."""
+    kept = version.__dict__
+    if "_cancellation_key_template" not in kept:
+        source = version.spec.cancellation_key
+        template = None
+        if source:
+            try:
+                template = template_compile(source)
+            except TemplateRenderError as error:  # publishing refuses such a template
+                logger.warning("the cancellation key of %s does not compile: %s", version, error)
+        kept["_cancellation_key_template"] = template
+    return kept["_cancellation_key_template"]
 
 
 def _verdict(*, journey: Journey, rules: EntryRules, now: datetime, constants: dict) -> Case:
@@ -192,6 +245,7 @@ def journey_enroll(
         journey=journey,
         version=version,
         context=run_context(payload=payload, profile=profile, tenant_id=tenant_id),
+        cancellation_key=cancellation_key_render(version=version, payload=payload),
         now=now,
     )
     result = EntryResult()
@@ -385,6 +439,7 @@ class _RunBatch:
     journey: Journey
     version: JourneyVersion
     context: dict
+    cancellation_key: str | None
     now: datetime
 
     def insert_sql(self, source: str, *, returning: str = "") -> tuple[str, list[Any]]:
@@ -402,9 +457,10 @@ class _RunBatch:
         # SQLite would read ON CONFLICT as a join's ON.)
         sql = (
             f"INSERT INTO {table} (public_id, workspace_id, journey_id, version_id,"
-            " customer_id, state, current_step, wake_at, context, exit_reason, error,"
-            f" entered_at) SELECT {public_id_sql('run')}, %s, %s, %s, candidate.id, %s, %s, %s,"
-            f" {_json_param_sql()}, '', '', %s FROM (SELECT enrollable.id FROM {source}"
+            " customer_id, state, current_step, wake_at, context, cancellation_key,"
+            " exit_reason, error, entered_at) SELECT"
+            f" {public_id_sql('run')}, %s, %s, %s, candidate.id, %s, %s, %s,"
+            f" {_json_param_sql()}, %s, '', '', %s FROM (SELECT enrollable.id FROM {source}"
             " AS enrollable WHERE enrollable.verdict IN (%s, %s) ORDER BY enrollable.id)"
             f" AS candidate WHERE true ON CONFLICT {_ONE_ACTIVE_RUN} DO NOTHING"
         )
@@ -419,6 +475,7 @@ class _RunBatch:
             self.version.spec.start or "",
             now,
             json.dumps(self.context),
+            self.cancellation_key,
             now,
             *_ENROLLABLE,
         ]
