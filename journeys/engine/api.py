@@ -98,9 +98,7 @@ class RunListView(WorkspaceApiView):
         ),
         parameters=[
             OpenApiParameter("journey", OpenApiTypes.STR, description="Only this journey's runs"),
-            OpenApiParameter(
-                "customer", OpenApiTypes.STR, description="Only this customer's runs"
-            ),
+            OpenApiParameter("customer", OpenApiTypes.STR, description="Only this customer's runs"),
             OpenApiParameter(
                 "state", OpenApiTypes.STR, enum=Enrollment.State.values, description="Only these"
             ),

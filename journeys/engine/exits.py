@@ -21,11 +21,10 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from customers.ids import public_id_sql
-from customers.models import Customer
-from delivery.models import WebhookDelivery, WebhookEndpoint
 from customers.errors import NotFound
-from customers.models import Workspace
+from customers.ids import public_id_sql
+from customers.models import Customer, Workspace
+from delivery.models import WebhookDelivery, WebhookEndpoint
 from delivery.services import (
     webhook_deliveries_kick_after_commit,
     webhook_endpoints_subscribed,

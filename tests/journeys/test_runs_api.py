@@ -224,7 +224,9 @@ def test_cancelling_by_key_cancels_each_active_run_with_it(
     grace_run = trigger(client, api_base, order_journey, "user_grace", order_id="A-1")
     other = trigger(client, api_base, order_journey, "third_0", order_id="A-2")
 
-    response = client.post(f"{api_base}/runs/cancel", {"cancellation_key": "order-A-1"}, format="json")
+    response = client.post(
+        f"{api_base}/runs/cancel", {"cancellation_key": "order-A-1"}, format="json"
+    )
 
     assert (response.status_code, response.json()) == (
         200,
@@ -244,7 +246,9 @@ def test_cancelling_by_key_stays_in_the_workspace(
     (run,) = runs_waiting_create(foreign, [stranger], wake_at=None)
     Enrollment.objects.filter(pk=run.pk).update(cancellation_key="order-A-1")
 
-    response = client.post(f"{api_base}/runs/cancel", {"cancellation_key": "order-A-1"}, format="json")
+    response = client.post(
+        f"{api_base}/runs/cancel", {"cancellation_key": "order-A-1"}, format="json"
+    )
 
     assert response.json()["cancelled"] == 0
     run.refresh_from_db()
@@ -252,7 +256,8 @@ def test_cancelling_by_key_stays_in_the_workspace(
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"cancellation_key": ""}, {"cancellation_key": None}, {"cancellation_key": "x" * 501}]
+    "body",
+    [{}, {"cancellation_key": ""}, {"cancellation_key": None}, {"cancellation_key": "x" * 501}],
 )
 def test_cancelling_by_key_needs_a_key(client, api_base, body):
     response = client.post(f"{api_base}/runs/cancel", body, format="json")
