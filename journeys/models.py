@@ -245,12 +245,24 @@ class IdempotencyRecord(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True)
     response_body = models.JSONField(null=True)
     created_at = models.DateTimeField()
+    #: Set when the request asked for its own expiry (the Courier dialect's
+    #: ``x-idempotency-expiration``); null: ``IDEMPOTENCY_TTL_SECONDS`` after creation.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "key"], name="idempotency_key_unique")
         ]
-        indexes = [models.Index(fields=["created_at"], name="idempotency_expiry_idx")]
+        indexes = [
+            # The hourly purge (journeys.entry.idempotency.idempotency_records_purge): the
+            # records of the default lifetime by age, the others by their own expiry.
+            models.Index(fields=["created_at"], name="idempotency_expiry_idx"),
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(expires_at__isnull=False),
+                name="idempotency_own_expiry_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.key

@@ -76,6 +76,12 @@ def _row(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
         return cursor.fetchone()
 
 
+class CustomerNotFound(NotFound):
+    """A single trigger's identifier names no active customer (a journey that is not
+    found is a plain :class:`NotFound`): a caller that may create the customer catches
+    this one."""
+
+
 @dataclass(frozen=True)
 class TriggerTarget:
     """A live journey and the version new runs pin."""
@@ -128,7 +134,7 @@ def journey_and_customer_for_trigger(
     width = len(_JOURNEY_COLUMNS) + 1
     target = _target(row[:width] if row else None, journey_id=journey_id, trigger_type=trigger_type)
     if row[width] is None:
-        raise NotFound("Customer not found")
+        raise CustomerNotFound("Customer not found")
     return target, Customer.from_db(connection.alias, _CUSTOMER_COLUMNS, row[width:])
 
 

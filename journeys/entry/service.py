@@ -84,20 +84,22 @@ def journey_trigger(
     tenant_id: str | None = None,
     dry_run: bool = False,
     trigger_type: str = Journey.TriggerType.API,
+    payload_name: str = "payload",
     now: datetime | None = None,
 ) -> TriggerResult:
     """Enroll ``audience`` into the live journey ``journey_id`` under its entry rules.
 
-    Raises ``NotFound`` for an unknown or not-live journey and an unknown single
-    customer; ``InvalidRequest`` for a payload that breaks the trigger schema, a missing
-    identifier, oversized lists or unknown segments.
+    Raises ``NotFound`` for an unknown or not-live journey and ``CustomerNotFound`` for
+    an unknown single customer; ``InvalidRequest`` for a payload that breaks the trigger
+    schema (naming the field as ``<payload_name>.<field>``, the caller's name for the
+    payload), a missing identifier, oversized lists or unknown segments.
     """
     if audience.is_bulk:
         target = journey_for_trigger(
             workspace=workspace, journey_id=journey_id, trigger_type=trigger_type
         )
         entry = _Entry(target, payload, profile, tenant_id, dry_run, now)
-        return _trigger_bulk(workspace, entry, audience)
+        return _trigger_bulk(workspace, entry, audience, payload_name)
     target, customer = journey_and_customer_for_trigger(
         workspace=workspace,
         journey_id=journey_id,
@@ -107,7 +109,7 @@ def journey_trigger(
         email=audience.email,
     )
     entry = _Entry(target, payload, profile, tenant_id, dry_run, now)
-    payload_check(target.version.spec.trigger, payload)
+    payload_check(target.version.spec.trigger, payload, payload_name)
     result = entry.enroll(lambda: 1, customer_pk=customer.pk, return_runs=True)
     run = result.runs.get(customer.pk)
     return TriggerResult(
@@ -149,11 +151,13 @@ class _Entry:
         )
 
 
-def _trigger_bulk(workspace: Workspace, entry: _Entry, audience: Audience) -> TriggerResult:
+def _trigger_bulk(
+    workspace: Workspace, entry: _Entry, audience: Audience, payload_name: str
+) -> TriggerResult:
     _check_size("external_ids", audience.external_ids, MAX_EXTERNAL_IDS)
     _check_size("segment_ids", audience.segment_ids, MAX_SEGMENT_IDS)
     _check_size("exclude_external_ids", audience.exclude_external_ids, MAX_EXCLUDED_EXTERNAL_IDS)
-    payload_check(entry.target.version.spec.trigger, entry.payload)
+    payload_check(entry.target.version.spec.trigger, entry.payload, payload_name)
     query = audience_customers(
         workspace=workspace,
         external_ids=audience.external_ids,
@@ -189,7 +193,9 @@ def _parses_as_iso_datetime(value: str) -> bool:
     return True
 
 
-def payload_problems(trigger: TriggerSpec, payload: dict[str, Any]) -> list[str]:
+def payload_problems(
+    trigger: TriggerSpec, payload: dict[str, Any], payload_name: str = "payload"
+) -> list[str]:
     """Type errors of payload fields declared in the trigger schema, and fields marked
     ``required`` that are missing (or null).
 
@@ -202,16 +208,19 @@ def payload_problems(trigger: TriggerSpec, payload: dict[str, Any]) -> list[str]
         value = payload.get(name)
         if value is None:
             if schema_field.required:
-                problems.append(f"payload.{name} is required ({expected})")
+                problems.append(f"{payload_name}.{name} is required ({expected})")
             continue
         check = _SCHEMA_CHECKS.get(expected)
         if check and not check(value):
-            problems.append(f"payload.{name}: expected {expected}, got {type(value).__name__}")
+            got = type(value).__name__
+            problems.append(f"{payload_name}.{name}: expected {expected}, got {got}")
     return problems
 
 
-def payload_check(trigger: TriggerSpec, payload: dict[str, Any]) -> None:
-    problems = payload_problems(trigger, payload)
+def payload_check(
+    trigger: TriggerSpec, payload: dict[str, Any], payload_name: str = "payload"
+) -> None:
+    problems = payload_problems(trigger, payload, payload_name)
     if problems:
         raise InvalidRequest(problems[0], problems=problems)
 
