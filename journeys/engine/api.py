@@ -9,13 +9,14 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.errors import Conflict
+from customers.fields import StrictCharField
 from customers.http import WorkspaceApiView
 from customers.openapi import error_responses
+from customers.pagination import StrictCursorPagination, cursor_parameters
 from journeys.engine.exits import CANCELLED_REASON, run_cancel, runs_cancel_by_key
 from journeys.engine.runs import run_as_json, run_get, run_summary_as_json, runs_list
 from journeys.models import Enrollment
@@ -76,14 +77,11 @@ RUN_ID = OpenApiParameter("run_id", OpenApiTypes.STR, OpenApiParameter.PATH, des
 # --- views ----------------------------------------------------------------------------
 
 
-class RunPagination(CursorPagination):
+class RunPagination(StrictCursorPagination):
     # Newest first by key, which runs take in the order they enter: unique, so a page
     # boundary inside a bulk entry (a million runs entered at one instant) costs no
     # offset. enrollment_listing_idx serves it.
     ordering = ("-id",)
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 500
 
 
 class RunListView(WorkspaceApiView):
@@ -102,8 +100,7 @@ class RunListView(WorkspaceApiView):
             OpenApiParameter(
                 "state", OpenApiTypes.STR, enum=Enrollment.State.values, description="Only these"
             ),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (max 500)"),
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="From next/previous"),
+            *cursor_parameters(RunPagination),
         ],
         responses={200: RunPageSerializer, **error_responses(400, 401, 404, 429)},
     )
@@ -159,7 +156,7 @@ class RunsCancelByKeyView(WorkspaceApiView):
     """``POST runs/cancel {"cancellation_key": ...}``."""
 
     class CancelByKeyInput(serializers.Serializer):
-        cancellation_key = serializers.CharField(
+        cancellation_key = StrictCharField(
             max_length=500,
             trim_whitespace=False,
             help_text="As the journey's template rendered it at entry",
