@@ -157,9 +157,7 @@ class RunsCancelByKeyView(WorkspaceApiView):
 
     class CancelByKeyInput(serializers.Serializer):
         cancellation_key = StrictCharField(
-            max_length=500,
-            trim_whitespace=False,
-            help_text="As the journey's template rendered it at entry",
+            max_length=500, help_text="As the journey's template rendered it at entry"
         )
 
     @extend_schema(

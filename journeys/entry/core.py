@@ -125,8 +125,9 @@ def cancellation_key_render(*, version: JourneyVersion, payload: dict) -> str | 
 
     The journey's template reads the trigger only (publishing checks that it names
     nothing else), so one render serves every run of an entry. A key that cannot be
-    rendered (a value missing from the payload) or that comes out empty or longer than
-    the column leaves the runs without one: they run as usual and can be cancelled by
+    rendered (a value missing from the payload) or that comes out blank or longer than
+    the column leaves the runs without one (a key is stripped, as the cancel APIs strip
+    theirs): they run as usual and can be cancelled by
     id, and the trigger is not refused for it (a payload may lack any field, as the
     Courier seed says).
     """
@@ -134,7 +135,7 @@ def cancellation_key_render(*, version: JourneyVersion, payload: dict) -> str | 
     if template is None:
         return None
     try:
-        key = template.render(entry_constants(payload=payload))
+        key = template.render(entry_constants(payload=payload)).strip()
     except TemplateRenderError as error:
         logger.warning("no cancellation key for runs of %s: %s", version, error)
         return None

@@ -43,9 +43,13 @@ def _operation_id(context: schemathesis.HookContext) -> str | None:
     return context.operation.definition.raw.get("operationId") if context.operation else None
 
 
+#: Operations that take an ``Idempotency-Key``: a positive request gets a key of its own.
+_IDEMPOTENT = ("journey_trigger", "courier_journeys_invoke", "courier_journeys_cancel")
+
+
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
-    if _operation_id(context) != "journey_trigger" or not _is_positive(case):
+    if _operation_id(context) not in _IDEMPOTENT or not _is_positive(case):
         return case
     if case.headers and "Idempotency-Key" in case.headers:
         case.headers["Idempotency-Key"] = f"schemathesis-{next(_KEY_NUMBERS)}"

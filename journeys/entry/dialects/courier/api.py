@@ -7,12 +7,11 @@ budget, everything else against its default one; the two POSTs take Courier's
 ``Idempotency-Key`` and ``x-idempotency-expiration`` headers.
 """
 
+import re
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -25,14 +24,16 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound as CursorNotFound
-from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.errors import InvalidRequest, api_exception_handler
+from customers.fields import StrictCharField
 from customers.http import ApiView
 from customers.models import Workspace
+from customers.openapi import SchemaRules
+from customers.pagination import StrictCursorPagination
+from customers.patterns import PYTHON_WHITESPACE_CLASS
 from customers.ratelimit import TRIGGER_BUDGET
 from journeys.engine.exits import run_cancel, runs_cancel_by_key
 from journeys.engine.runs import run_get
@@ -57,11 +58,17 @@ MISSING_RECIPIENT = (
 EXPIRATION_HEADER = "x-idempotency-expiration"
 MIN_KEY_LIFETIME = timedelta(hours=24)
 MAX_KEY_LIFETIME = timedelta(days=365)
+#: The names a user id may have in ``profile`` or ``data``, besides the request's
+#: ``user_id``: Courier's (the last is an anonymous id).
+PROFILE_ID_NAMES = ("user_id", "userId", "anonymousId")
 #: Column lengths of what the profile names: external and anonymous ids, e-mail, tenant.
 ID_MAX_LENGTH = 255
 EMAIL_MAX_LENGTH = 320
 PHONE_MAX_LENGTH = 64
 TOKEN_MAX_LENGTH = 500  # Enrollment.cancellation_key
+#: An address: something, an @, something, no whitespace (Python's, which the schema
+#: spells out); or nothing, which is no address. Delivery tells the rest.
+EMAIL_PATTERN = f"^([^@{PYTHON_WHITESPACE_CLASS}]+@[^@{PYTHON_WHITESPACE_CLASS}]+)?$"
 
 
 def courier_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -116,25 +123,30 @@ def _data_identifier(data: dict[str, Any], *names: str) -> str | None:
 
 def idempotency_expiration(request: Request) -> datetime | None:
     """``x-idempotency-expiration``: epoch milliseconds or an ISO 8601 time, kept between
-    24 hours and a year from now (Courier's bounds); None without the header."""
-    raw = request.headers.get(EXPIRATION_HEADER)
-    if raw is None:
+    24 hours and a year from now (Courier's bounds, so any number of milliseconds is a
+    time within them); None without the header (or with a blank one)."""
+    raw = (request.headers.get(EXPIRATION_HEADER) or "").strip()
+    if not raw:
         return None
-    raw = raw.strip()
-    try:
-        if raw.isascii() and raw.isdigit():
-            moment = datetime.fromtimestamp(int(raw) / 1000, UTC)
-        else:
-            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except (ValueError, OverflowError, OSError):
-        raise InvalidRequest(
-            f"{EXPIRATION_HEADER}: expected epoch milliseconds or an ISO 8601 time "
-            f"(got {raw[:100]!r})",
-            field=EXPIRATION_HEADER,
-        ) from None
     now = timezone.now()
-    return min(max(moment, now + MIN_KEY_LIFETIME), now + MAX_KEY_LIFETIME)
+    earliest, latest = now + MIN_KEY_LIFETIME, now + MAX_KEY_LIFETIME
+    if raw.isascii() and raw.isdigit():
+        milliseconds = int(raw)
+        if milliseconds >= latest.timestamp() * 1000:
+            return latest
+        moment = datetime.fromtimestamp(milliseconds / 1000, UTC)
+    else:
+        try:
+            moment = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            moment.astimezone(UTC)  # an offset past year 9999 has no UTC time
+        except (ValueError, OverflowError):
+            raise InvalidRequest(
+                f"{EXPIRATION_HEADER}: expected epoch milliseconds or an ISO 8601 time "
+                f"(got {raw[:100]!r})",
+                field=EXPIRATION_HEADER,
+            ) from None
+    return min(max(moment, earliest), latest)
 
 
 IDEMPOTENCY_HEADERS = [
@@ -146,9 +158,10 @@ IDEMPOTENCY_HEADERS = [
     ),
     OpenApiParameter(
         EXPIRATION_HEADER,
+        {"type": "string", "pattern": "^[0-9]*$"},
         location=OpenApiParameter.HEADER,
         required=False,
-        description="When the key may be reused: epoch milliseconds or an ISO 8601 time, "
+        description="When the key may be reused: epoch milliseconds (or an ISO 8601 time), "
         "between 24 hours (the default) and a year from now (clamped).",
     ),
 ]
@@ -168,6 +181,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         400: "Invalid request: missing user, a field of the wrong type, a bad header",
         401: "Missing, invalid or revoked API key",
         404: "Not found in this workspace",
+        409: "The user is inactive",
         422: "The journey exists but cannot run for this user",
         429: "Rate limit exceeded",
     }
@@ -241,12 +255,12 @@ class CourierInvokeView(CourierView):
 
     rate_limit_budget = TRIGGER_BUDGET
 
-    class InvokeInput(serializers.Serializer):
+    class CourierInvokeRequest(SchemaRules, serializers.Serializer):
         """At least a user: ``user_id``, a user id in ``profile`` or ``data``
         (``user_id``, ``userId``, ``anonymousId``), or a profile with an ``email`` or a
-        ``phone_number``."""
+        ``phone_number``. A null or empty identifier counts as not given."""
 
-        user_id = serializers.CharField(
+        user_id = StrictCharField(
             required=False,
             allow_null=True,
             allow_blank=True,
@@ -268,6 +282,50 @@ class CourierInvokeView(CourierView):
             "checked against the trigger schema's types",
         )
 
+        @classmethod
+        def openapi_rules(cls, schema: dict[str, Any]) -> dict[str, Any]:
+            """The profile's typed fields, and "name a user" (see the docstring)."""
+
+            def text(max_length: int, **more: Any) -> dict[str, Any]:
+                return {"type": "string", "nullable": True, "maxLength": max_length, **more}
+
+            def given(max_length: int) -> dict[str, Any]:
+                return {"type": "string", "minLength": 1, "maxLength": max_length}
+
+            profile = schema["properties"]["profile"]
+            profile["properties"] = {
+                **{name: text(ID_MAX_LENGTH) for name in PROFILE_ID_NAMES},
+                "email": text(EMAIL_MAX_LENGTH, pattern=EMAIL_PATTERN),
+                "phone_number": text(PHONE_MAX_LENGTH),
+                "context": {
+                    "type": "object",
+                    "nullable": True,
+                    "additionalProperties": {},
+                    "properties": {"tenant_id": text(ID_MAX_LENGTH)},
+                },
+            }
+
+            def inside(name: str, field: str, max_length: int) -> dict[str, Any]:
+                return {
+                    "required": [name],
+                    "properties": {
+                        name: {
+                            "type": "object",
+                            "required": [field],
+                            "properties": {field: given(max_length)},
+                        }
+                    },
+                }
+
+            schema["anyOf"] = [
+                {"required": ["user_id"], "properties": {"user_id": given(ID_MAX_LENGTH)}},
+                *(inside("profile", name, ID_MAX_LENGTH) for name in PROFILE_ID_NAMES),
+                inside("profile", "email", EMAIL_MAX_LENGTH),
+                inside("profile", "phone_number", PHONE_MAX_LENGTH),
+                *(inside("data", name, ID_MAX_LENGTH) for name in PROFILE_ID_NAMES),
+            ]
+            return schema
+
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             profile = attrs.get("profile") or {}
             data = attrs.get("data") or {}
@@ -281,14 +339,8 @@ class CourierInvokeView(CourierView):
                 profile, "anonymousId", "profile.anonymousId", ID_MAX_LENGTH
             ) or _data_identifier(data, "anonymousId")
             email = _text(profile, "email", "profile.email", EMAIL_MAX_LENGTH)
-            if email is not None:
-                email = email.strip()
-                try:
-                    validate_email(email)
-                except ValidationError:
-                    raise InvalidRequest(
-                        "profile.email: not a valid e-mail address", field="profile.email"
-                    ) from None
+            if email is not None and not re.fullmatch(EMAIL_PATTERN, email):
+                raise InvalidRequest("profile.email: not an e-mail address", field="profile.email")
             phone = _text(profile, "phone_number", "profile.phone_number", PHONE_MAX_LENGTH)
             recipient = Recipient(
                 user_id=user_id, anonymous_id=anonymous_id, email=email, phone_number=phone
@@ -311,15 +363,16 @@ class CourierInvokeView(CourierView):
             "is found by user_id (external_id), anonymousId, profile.email or "
             "profile.phone_number, and made when new. 404: no such journey, or never "
             "published. 422: archived or paused, trigger conditions not met, or an entry "
-            "rule refuses the user (status says which). 400: no user, a profile field "
-            "of the wrong type, or data breaking the trigger schema's types (naming "
+            "rule refuses the user (status says which). 409: the user is inactive. 400: "
+            "no user, a profile field of the wrong type, or data breaking the trigger "
+            "schema's types (naming "
             "data.<field>; schema fields that are missing are not refused)."
         ),
         parameters=[
             OpenApiParameter("journey_id", OpenApiTypes.STR, OpenApiParameter.PATH),
             *IDEMPOTENCY_HEADERS,
         ],
-        request=InvokeInput,
+        request=CourierInvokeRequest,
         responses={
             202: OpenApiResponse(
                 inline_serializer(
@@ -327,7 +380,7 @@ class CourierInvokeView(CourierView):
                 ),
                 description="Accepted: the new run's id",
             ),
-            **_errors(400, 401, 404, 422, 429),
+            **_errors(400, 401, 404, 409, 422, 429),
         },
         examples=[
             OpenApiExample(
@@ -351,7 +404,7 @@ class CourierInvokeView(CourierView):
         ],
     )
     def post(self, request: Request, journey_id: str) -> Response:
-        parsed = self.InvokeInput(data=_body(request.data))
+        parsed = self.CourierInvokeRequest(data=_body(request.data))
         with idempotency_guard(
             request=request, workspace=self.workspace, expires_at=idempotency_expiration(request)
         ) as guard:
@@ -370,17 +423,12 @@ class CourierInvokeView(CourierView):
             return guard.complete(Response({"runId": run_id}, status=status.HTTP_202_ACCEPTED))
 
 
-class CourierCursorPagination(CursorPagination):
-    """Newest first; Courier's clients carry the cursor alone (not a URL), and a cursor
-    that is not one this list gave is a 400."""
+class CourierCursorPagination(StrictCursorPagination):
+    """Newest first; Courier's clients carry the cursor alone (not a URL); a cursor that
+    is not one this list gave is a 400."""
 
     ordering = ("-id",)
-
-    def decode_cursor(self, request: Request) -> Cursor | None:
-        try:
-            return super().decode_cursor(request)
-        except CursorNotFound:
-            raise InvalidRequest("Invalid cursor format", field="cursor") from None
+    page_size_query_param = None
 
     def cursors(self) -> tuple[str | None, str | None]:
         """The next and previous pages' cursors (None where there is no such page)."""
@@ -454,6 +502,7 @@ class CourierRunListView(CourierView):
 
     class Pagination(CourierCursorPagination):
         page_size = 20
+        page_size_query_param = "limit"
         max_page_size = 50
 
         def get_page_size(self, request: Request) -> int:
@@ -476,9 +525,15 @@ class CourierRunListView(CourierView):
             OpenApiParameter("cursor", OpenApiTypes.STR, description="next_cursor or prev_cursor"),
             OpenApiParameter("limit", OpenApiTypes.STR, description="1 to 50 (default 20)"),
             OpenApiParameter(
-                "start_date", OpenApiTypes.STR, description="2026-08-18 or an ISO 8601 time"
+                "start_date",
+                {"type": "string", "format": "date-time"},
+                description="An ISO 8601 time, or a date (2026-08-18: from its start, UTC)",
             ),
-            OpenApiParameter("end_date", OpenApiTypes.STR, description="Like start_date"),
+            OpenApiParameter(
+                "end_date",
+                {"type": "string", "format": "date-time"},
+                description="Like start_date (a date: to its end)",
+            ),
             OpenApiParameter("status", OpenApiTypes.STR, description="e.g. PROCESSED,ERROR"),
             OpenApiParameter("template_id", OpenApiTypes.STR, description="Journey ids"),
         ],
@@ -543,17 +598,21 @@ class CourierRunStepsView(CourierView):
 class CourierCancelView(CourierView):
     """``POST /journeys/cancel`` with a ``cancelation_token`` or a ``run_id``."""
 
-    class CancelInput(serializers.Serializer):
+    class CourierCancelRequest(SchemaRules, serializers.Serializer):
         """Exactly one of the two."""
 
-        cancelation_token = serializers.CharField(
+        cancelation_token = StrictCharField(
             required=False,
             max_length=TOKEN_MAX_LENGTH,
-            trim_whitespace=False,
             help_text="Cancels every active run whose journey's cancellation key "
             "rendered to this at entry",
         )
-        run_id = serializers.CharField(required=False, help_text="Cancels this run")
+        run_id = StrictCharField(required=False, help_text="Cancels this run")
+
+        @classmethod
+        def openapi_rules(cls, schema: dict[str, Any]) -> dict[str, Any]:
+            schema["oneOf"] = [{"required": ["cancelation_token"]}, {"required": ["run_id"]}]
+            return schema
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if ("cancelation_token" in attrs) == ("run_id" in attrs):
@@ -569,7 +628,7 @@ class CourierCancelView(CourierView):
             "ERROR for a run that had ended, left unchanged)."
         ),
         parameters=IDEMPOTENCY_HEADERS,
-        request=CancelInput,
+        request=CourierCancelRequest,
         responses={
             200: OpenApiResponse(
                 PolymorphicProxySerializer(
@@ -597,7 +656,7 @@ class CourierCancelView(CourierView):
         },
     )
     def post(self, request: Request) -> Response:
-        parsed = self.CancelInput(data=_body(request.data))
+        parsed = self.CourierCancelRequest(data=_body(request.data))
         with idempotency_guard(
             request=request, workspace=self.workspace, expires_at=idempotency_expiration(request)
         ) as guard:

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
-from customers.errors import NotFound, Unprocessable
+from customers.errors import Conflict, NotFound, Unprocessable
 from customers.models import Customer, Workspace
 from customers.services import customer_for_channel, customer_identify
 from journeys.entry.core import Outcome
@@ -60,8 +60,9 @@ def courier_invoke(
 
     ``NotFound`` for a journey that does not exist or was never published,
     ``Unprocessable`` for one that is archived or paused, for unmet trigger conditions
-    and for an entry rule that refuses the user; ``InvalidRequest`` for ``data`` that
-    breaks the trigger schema (naming ``data.<field>``).
+    and for an entry rule that refuses the user; ``Conflict`` for an inactive user;
+    ``InvalidRequest`` for ``data`` that breaks the trigger schema (naming
+    ``data.<field>``).
     """
 
     def trigger(audience: Audience) -> TriggerResult:
@@ -82,7 +83,7 @@ def courier_invoke(
             except CustomerNotFound:
                 customer = _customer_make(workspace, recipient)
                 if customer.status != Customer.Status.ACTIVE:
-                    raise Unprocessable(
+                    raise Conflict(
                         "Cannot invoke a journey for an inactive user", status=customer.status
                     ) from None
                 result = trigger(Audience(customer_id=customer.public_id))

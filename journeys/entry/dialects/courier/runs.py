@@ -87,20 +87,21 @@ def courier_date(value: str, name: str, *, end_of_day: bool = False) -> datetime
     """``2026-08-18`` or ``2026-08-18T20:06:36.259Z`` (a date alone is the day's first
     instant, or its last with ``end_of_day``, in UTC); anything else is a 400."""
     try:
-        if len(value) == 10:
-            day = datetime.fromisoformat(value)
-            moment = day.replace(tzinfo=UTC)
-            if end_of_day:
-                moment = moment.replace(hour=23, minute=59, second=59, microsecond=999_999)
-            return moment
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError:
         raise InvalidRequest(
             f"{name}: expected an ISO 8601 date or timestamp, e.g. 2026-08-18 or "
-            f"2026-08-18T20:06:36.259Z (got {value!r})",
+            f"2026-08-18T20:06:36.259Z (got {value[:100]!r})",
             field=name,
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if len(value) == 10 and end_of_day:
+        moment = moment.replace(hour=23, minute=59, second=59, microsecond=999_999)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # an offset that moves it past year 9999 or before year 1
+        extreme = datetime.max if moment.year == datetime.max.year else datetime.min
+        return extreme.replace(tzinfo=UTC)
 
 
 def _iso(moment: datetime | None) -> str | None:
