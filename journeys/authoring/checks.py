@@ -216,17 +216,31 @@ class _PublishChecker:
         if problems:
             return
         for location, name in condition_fields(condition, path=field):
-            root = name.split(".")[0]
-            if roots is not None and root not in roots and root not in self.schema_names:
-                readable = ", ".join(sorted(roots))
-                self.errors.add(
-                    f"{name!r} is not known when {field} are checked; they can read "
-                    f"{readable} and trigger schema fields",
-                    step=step,
-                    field=location,
-                )
+            when = f"{field} are checked; they"
+            if self.unknown_at_entry(name, roots, when=when, step=step, field=location):
                 continue
             self.check_variable(name.split("."), step=step, field=location)
+
+    def unknown_at_entry(
+        self,
+        name: str,
+        roots: frozenset[str] | None,
+        *,
+        when: str,
+        step: str | None,
+        field: str,
+    ) -> bool:
+        """Whether ``name`` reads a root that what is checked or rendered at entry cannot
+        read (``roots``; None: any), which is then an error."""
+        if roots is None or name.split(".")[0] in roots | self.schema_names:
+            return False
+        readable = ", ".join(sorted(roots))
+        self.errors.add(
+            f"{name!r} is not known when {when} can read {readable} and trigger schema fields",
+            step=step,
+            field=field,
+        )
+        return True
 
     def check_template(
         self,
@@ -250,14 +264,8 @@ class _PublishChecker:
             self.errors.add(f"Liquid does not parse: {problem}", step=step, field=field)
             return
         for path in template_variable_paths(source):
-            if roots is not None and path[0] not in roots and path[0] not in self.schema_names:
-                readable = ", ".join(sorted(roots))
-                self.errors.add(
-                    f"{'.'.join(path)!r} is not known when the {field} is rendered (at "
-                    f"entry); it can read {readable} and trigger schema fields",
-                    step=step,
-                    field=field,
-                )
+            when = f"the {field} is rendered (at entry); it"
+            if self.unknown_at_entry(".".join(path), roots, when=when, step=step, field=field):
                 continue
             self.check_variable(path, step=step, field=field)
 

@@ -256,7 +256,7 @@ def _flag(params: Any, name: str) -> bool:
         return False
     if value.lower() in ("true", "1"):
         return True
-    if value.lower() in ("false", "0", ""):
+    if value.lower() in ("false", "0"):
         return False
     raise InvalidRequest(f"{name} must be true or false (got {value!r})")
 

@@ -546,8 +546,8 @@ class CourierRunListView(CourierView):
             workspace=self.workspace,
             statuses=_listed(params.get("status")),
             journey_ids=_listed(params.get("template_id")),
-            start=courier_date(start, "start_date") if start else None,
-            end=courier_date(end, "end_date", end_of_day=True) if end else None,
+            start=courier_date(start, "start_date") if start is not None else None,
+            end=courier_date(end, "end_date", end_of_day=True) if end is not None else None,
         )
         paginator = self.Pagination()
         page = paginator.paginate_queryset(runs, request, view=self)
