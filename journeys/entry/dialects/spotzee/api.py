@@ -1,0 +1,374 @@
+"""Spotzee's ``GET /journeys`` and ``POST /journeys/{id}/trigger`` (seed 003).
+
+Views parse and render; the dialect's rules are in
+:mod:`journeys.entry.dialects.spotzee.service`. The key's workspace is the workspace.
+"""
+
+import re
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from customers.errors import InvalidRequest
+from customers.http import ApiView
+from customers.models import Workspace, normalize_email
+from customers.openapi import error_responses
+from customers.ratelimit import TRIGGER_BUDGET
+from journeys.entry.dialects.spotzee.service import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    MAX_USERS,
+    MESSAGES,
+    SPOTZEE_STATUS,
+    SpotzeeTriggerResult,
+    SpotzeeUser,
+    spotzee_journey_trigger,
+    spotzee_journeys_page,
+)
+from journeys.entry.idempotency import HEADER as IDEMPOTENCY_HEADER
+from journeys.entry.idempotency import MAX_KEY_LENGTH, idempotency_guard
+
+IDENTIFIERS = ("external_id", "anonymous_id", "email")
+#: A cursor is the id of the last journey of the page before.
+CURSOR_PATTERN = r"^jrn_[0-9a-f]{32}$"
+#: Codes of a user's error in a trigger's answer (service.MESSAGES says each one).
+ERROR_CODES = sorted([*MESSAGES, "contact_conflict", "invalid_contact", "invalid_data"])
+#: Journey statuses in Spotzee's words.
+STATUSES = sorted(set(SPOTZEE_STATUS.values()))
+
+
+class _StrictString:
+    """A string field that refuses other JSON types (DRF would read 5 as "5")."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            raise serializers.ValidationError("must be a string")
+        return super().to_internal_value(data)
+
+
+class _IdentifierField(_StrictString, serializers.CharField):
+    """An opaque id: kept as sent, spaces included; only ``""`` (or null) is "none"."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            max_length=255,
+            required=False,
+            allow_null=True,
+            allow_blank=True,
+            trim_whitespace=False,
+            **kwargs,
+        )
+
+
+class _EmailField(_StrictString, serializers.EmailField):
+    pass
+
+
+class _TimezoneField(_StrictString, serializers.CharField):
+    pass
+
+
+class UserInput(serializers.Serializer):
+    """One entrance: who (at least one identifier), their traits, the entrance's data."""
+
+    external_id = _IdentifierField()
+    anonymous_id = _IdentifierField()
+    email = _EmailField(max_length=320, required=False, allow_null=True)
+    timezone = _TimezoneField(
+        max_length=64, required=False, allow_blank=True, trim_whitespace=False
+    )
+    data = serializers.DictField(required=False, allow_null=True)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        fields = super().to_internal_value(data)
+        fields["traits"] = {name: v for name, v in data.items() if name not in self.fields}
+        return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not any(attrs.get(name) for name in IDENTIFIERS):
+            raise serializers.ValidationError(
+                "a user needs an external_id, an anonymous_id or an email"
+            )
+        return attrs
+
+
+class TriggerInput(serializers.Serializer):
+    users = UserInput(
+        many=True,
+        allow_empty=False,
+        max_length=MAX_USERS,
+        error_messages={"max_length": f"at most {MAX_USERS:,} users a call"},
+    )
+
+    def users_given(self) -> list[SpotzeeUser]:
+        return [
+            SpotzeeUser(
+                external_id=user.get("external_id") or None,
+                anonymous_id=user.get("anonymous_id") or None,
+                email=normalize_email(user.get("email")),
+                timezone=user.get("timezone"),
+                traits=user["traits"],
+                data=user.get("data") or {},
+            )
+            for user in self.validated_data["users"]
+        ]
+
+
+# --- documentation ----------------------------------------------------------------------
+
+_NULLABLE_ID = {"type": "string", "nullable": True, "maxLength": 255}
+USER_SCHEMA = {
+    "type": "object",
+    "description": "One entrance. At least one identifier; every field besides the ones"
+    " below is a trait, merged into the contact's attributes (null removes one).",
+    "properties": {
+        "external_id": {**_NULLABLE_ID, "description": "Your id of the contact"},
+        "anonymous_id": {
+            **_NULLABLE_ID,
+            "description": "Finds a known contact; alone it cannot create one",
+        },
+        "email": {"type": "string", "format": "email", "nullable": True, "maxLength": 320},
+        "timezone": {
+            "type": "string",
+            "maxLength": 64,
+            "description": "The contact's IANA time zone; an unknown one is this user's error",
+        },
+        "data": {
+            "type": "object",
+            "nullable": True,
+            "additionalProperties": {},
+            "description": "The entrance's data: {{ data.x }} and {{ x }} in templates",
+        },
+    },
+    "additionalProperties": {},
+    "anyOf": [
+        {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
+        for name in IDENTIFIERS
+    ],
+}
+TRIGGER_REQUEST = {
+    "type": "object",
+    "required": ["users"],
+    "properties": {
+        "users": {"type": "array", "minItems": 1, "maxItems": MAX_USERS, "items": USER_SCHEMA}
+    },
+}
+
+
+class TriggerInputSchema(OpenApiSerializerExtension):
+    """The trigger's body as :data:`TRIGGER_REQUEST` states it: the rules DRF's fields
+    cannot express (an identifier per user, traits beside the named fields)."""
+
+    target_class = TriggerInput
+
+    def get_name(self, auto_schema: Any, direction: Any) -> str:
+        return "SpotzeeTrigger"  # "Request" is appended (COMPONENT_SPLIT_REQUEST)
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return TRIGGER_REQUEST
+
+
+class UserErrorOutput(serializers.Serializer):
+    """A user who did not enter: where they are in ``users``, who, and why."""
+
+    index = serializers.IntegerField(help_text="The user's position in users")
+    external_id = serializers.CharField(allow_null=True)
+    anonymous_id = serializers.CharField(allow_null=True)
+    email = serializers.CharField(allow_null=True, help_text="Normalised (trimmed, lower-case)")
+    code = serializers.ChoiceField(choices=ERROR_CODES)
+    message = serializers.CharField()
+
+    class Meta:
+        ref_name = "SpotzeeUserError"
+
+
+class TriggerOutput(serializers.Serializer):
+    entrances_created = serializers.IntegerField(min_value=0)
+    errors = UserErrorOutput(many=True)
+
+    class Meta:
+        ref_name = "SpotzeeTriggerResponse"
+
+
+class JourneyOutput(serializers.Serializer):
+    id = serializers.CharField(help_text="jrn_...")
+    project_id = serializers.CharField(help_text="The workspace, ws_...")
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=STATUSES, help_text="off: paused or archived")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "SpotzeeJourney"
+
+
+class JourneyPageOutput(serializers.Serializer):
+    results = JourneyOutput(many=True)
+    nextCursor = serializers.CharField(  # Spotzee's names
+        allow_null=True, help_text="Pass as cursor for the next page; null at the end"
+    )
+    prevCursor = serializers.CharField(
+        allow_null=True, help_text="Always null: pages are walked forward"
+    )
+    limit = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "SpotzeeJourneyPage"
+
+
+# --- views ------------------------------------------------------------------------------
+
+
+class _SpotzeeView(ApiView):
+    @property
+    def workspace(self) -> Workspace:
+        return self.api_key.workspace
+
+
+class SpotzeeJourneyListView(_SpotzeeView):
+    """``GET /journeys``: the workspace's journeys, newest first."""
+
+    @extend_schema(
+        operation_id="spotzee_journeys_list",
+        tags=["compat: spotzee"],
+        summary="Spotzee: list journeys",
+        parameters=[
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                description=f"Page size, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})",
+            ),
+            OpenApiParameter(
+                "cursor",
+                {"type": "string", "pattern": CURSOR_PATTERN},
+                description="nextCursor of the page before",
+            ),
+        ],
+        responses={200: JourneyPageOutput, **error_responses(400, 401, 429)},
+    )
+    def get(self, request: Request) -> Response:
+        limit = _limit(request.query_params.get("limit"))
+        cursor = request.query_params.get("cursor")
+        if cursor is not None and not re.fullmatch(CURSOR_PATTERN, cursor):
+            raise InvalidRequest(
+                "cursor: not a cursor a page gave; pass a page's nextCursor", field="cursor"
+            )
+        page = spotzee_journeys_page(workspace=self.workspace, limit=limit, cursor=cursor)
+        results = [
+            {
+                "id": journey.public_id,
+                "project_id": self.workspace.public_id,
+                "name": journey.name,
+                "status": SPOTZEE_STATUS[journey.status],
+                "created_at": journey.created_at,
+                "updated_at": journey.updated_at,
+            }
+            for journey in page.journeys
+        ]
+        return Response(
+            JourneyPageOutput(
+                {
+                    "results": results,
+                    "nextCursor": page.next_cursor,
+                    "prevCursor": None,
+                    "limit": limit,
+                }
+            ).data
+        )
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise InvalidRequest(
+            f"limit: must be an integer from 1 to {MAX_PAGE_SIZE} (got {raw!r})", field="limit"
+        )
+    return int(raw)
+
+
+class SpotzeeTriggerView(_SpotzeeView):
+    """``POST /journeys/{id}/trigger``: each user an entrance, in one call."""
+
+    rate_limit_budget = TRIGGER_BUDGET
+
+    @extend_schema(
+        operation_id="spotzee_journey_trigger",
+        tags=["compat: spotzee"],
+        summary="Spotzee: enter users into a live journey",
+        description=(
+            f"Each of users (1 to {MAX_USERS:,}) becomes an entrance, with its own data."
+            " A contact is found by external_id, else email, else anonymous_id, and"
+            " created when it has an external_id or an email. A user who cannot enter"
+            " is listed in errors (code and message); the others enter. Draft and off"
+            " journeys answer 409."
+        ),
+        request=TriggerInput,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="Same key and body within 24 h replays the first answer; the "
+                "same key with another body is a 422.",
+            ),
+        ],
+        responses={
+            202: OpenApiResponse(TriggerOutput, description="Entrances created, errors per user"),
+            **error_responses(400, 401, 404, 409, 422, 429),
+        },
+        examples=[
+            OpenApiExample(
+                "welcome",
+                {
+                    "users": [
+                        {
+                            "external_id": "cust_001",
+                            "first_name": "Ada",
+                            "data": {"trial_ends_at": "2026-05-12"},
+                        },
+                        {"email": "grace@example.com", "data": {"trial_ends_at": "2026-05-19"}},
+                    ]
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request, journey_id: str) -> Response:
+        parsed = TriggerInput(data=request.data)
+        with idempotency_guard(request=request, workspace=self.workspace) as guard:
+            if guard.replay is not None:
+                return guard.replay
+            parsed.is_valid(raise_exception=True)
+            users = parsed.users_given()
+            result = spotzee_journey_trigger(
+                workspace=self.workspace, journey_id=journey_id, users=users
+            )
+            return guard.complete(
+                Response(_trigger_body(result, users), status=status.HTTP_202_ACCEPTED)
+            )
+
+
+def _trigger_body(result: SpotzeeTriggerResult, users: list[SpotzeeUser]) -> dict[str, Any]:
+    return {
+        "entrances_created": result.entrances_created,
+        "errors": [
+            {
+                "index": error.index,
+                **{name: getattr(users[error.index], name) for name in IDENTIFIERS},
+                "code": error.code,
+                "message": error.message,
+            }
+            for error in result.errors
+        ],
+    }
