@@ -57,7 +57,9 @@ def test_schema_and_trigger_conditions_are_checked_per_payload(workspace):
         small.pk: "conditions_not_met",
         broken.pk: INVALID_PAYLOAD,
     }
-    assert result.customers[broken.pk].problems == ("payload.total is required (number)",)
+    assert result.customers[broken.pk].problems == (
+        {"step": None, "field": "payload.total", "message": "payload.total is required (number)"},
+    )
     assert result.entry.count("conditions_not_met") == 1
     assert list(Enrollment.objects.values_list("customer_id", flat=True)) == [big.pk]
 

@@ -7,7 +7,6 @@ Views parse and render; the dialect's rules are in
 import re
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -19,9 +18,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.errors import InvalidRequest
+from customers.fields import StrictCharField, StrictEmailField, TimezoneField
 from customers.http import ApiView
 from customers.models import Workspace, normalize_email
-from customers.openapi import error_responses
+from customers.openapi import SchemaRules, error_responses
 from customers.ratelimit import TRIGGER_BUDGET
 from journeys.entry.dialects.spotzee.service import (
     DEFAULT_PAGE_SIZE,
@@ -35,58 +35,45 @@ from journeys.entry.dialects.spotzee.service import (
     spotzee_journeys_page,
 )
 from journeys.entry.idempotency import HEADER as IDEMPOTENCY_HEADER
-from journeys.entry.idempotency import MAX_KEY_LENGTH, idempotency_guard
+from journeys.entry.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, idempotency_guard
 
 IDENTIFIERS = ("external_id", "anonymous_id", "email")
 #: A cursor is the id of the last journey of the page before.
 CURSOR_PATTERN = r"^jrn_[0-9a-f]{32}$"
 #: Codes of a user's error in a trigger's answer (service.MESSAGES says each one).
-ERROR_CODES = sorted([*MESSAGES, "contact_conflict", "invalid_contact", "invalid_data"])
+ERROR_CODES = sorted([*MESSAGES, "contact_conflict", "invalid_data"])
 #: Journey statuses in Spotzee's words.
 STATUSES = sorted(set(SPOTZEE_STATUS.values()))
 
 
-class _StrictString:
-    """A string field that refuses other JSON types (DRF would read 5 as "5")."""
+class UserInput(SchemaRules, serializers.Serializer):
+    """One entrance: who (at least one identifier), their traits, the entrance's data.
 
-    def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, str):
-            raise serializers.ValidationError("must be a string")
-        return super().to_internal_value(data)
+    External and anonymous ids are opaque, kept as sent (spaces too); only ``""`` or
+    null is "not given". Every field besides these is a trait.
+    """
 
-
-class _IdentifierField(_StrictString, serializers.CharField):
-    """An opaque id: kept as sent, spaces included; only ``""`` (or null) is "none"."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(
-            max_length=255,
-            required=False,
-            allow_null=True,
-            allow_blank=True,
-            trim_whitespace=False,
-            **kwargs,
-        )
-
-
-class _EmailField(_StrictString, serializers.EmailField):
-    pass
-
-
-class _TimezoneField(_StrictString, serializers.CharField):
-    pass
-
-
-class UserInput(serializers.Serializer):
-    """One entrance: who (at least one identifier), their traits, the entrance's data."""
-
-    external_id = _IdentifierField()
-    anonymous_id = _IdentifierField()
-    email = _EmailField(max_length=320, required=False, allow_null=True)
-    timezone = _TimezoneField(
-        max_length=64, required=False, allow_blank=True, trim_whitespace=False
+    external_id = StrictCharField(
+        max_length=255, required=False, allow_null=True, allow_blank=True, trim_whitespace=False
     )
-    data = serializers.DictField(required=False, allow_null=True)
+    anonymous_id = StrictCharField(
+        max_length=255,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Finds a known contact; alone it cannot create one",
+    )
+    email = StrictEmailField(max_length=320, required=False, allow_null=True)
+    timezone = TimezoneField(required=False, help_text="The contact's IANA time zone")
+    data = serializers.DictField(
+        required=False,
+        allow_null=True,
+        help_text="The entrance's data: {{ data.x }} and {{ x }} in the journey's templates",
+    )
+
+    class Meta:
+        ref_name = "SpotzeeUser"
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         fields = super().to_internal_value(data)
@@ -100,14 +87,43 @@ class UserInput(serializers.Serializer):
             )
         return attrs
 
+    @classmethod
+    def openapi_rules(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        """Traits beside the named fields, and an identifier that is given."""
+        schema["description"] = (
+            "One entrance. At least one identifier; every field besides the named ones is"
+            " a trait, merged into the contact's attributes (null removes one)."
+        )
+        schema["additionalProperties"] = {}
+        schema["anyOf"] = [
+            {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
+            for name in IDENTIFIERS
+        ]
+        return schema
 
-class TriggerInput(serializers.Serializer):
+
+class TriggerInput(SchemaRules, serializers.Serializer):
+    """``{"users": [...]}``: 1 to 1,000 users, each an entrance."""
+
     users = UserInput(
         many=True,
         allow_empty=False,
         max_length=MAX_USERS,
         error_messages={"max_length": f"at most {MAX_USERS:,} users a call"},
     )
+
+    class Meta:
+        ref_name = "SpotzeeTrigger"
+
+    @classmethod
+    def openapi_rules(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        schema["properties"]["users"].update(minItems=1, maxItems=MAX_USERS)
+        return schema
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise InvalidRequest("request body must be a JSON object")
+        return super().to_internal_value(data)
 
     def users_given(self) -> list[SpotzeeUser]:
         return [
@@ -124,57 +140,6 @@ class TriggerInput(serializers.Serializer):
 
 
 # --- documentation ----------------------------------------------------------------------
-
-_NULLABLE_ID = {"type": "string", "nullable": True, "maxLength": 255}
-USER_SCHEMA = {
-    "type": "object",
-    "description": "One entrance. At least one identifier; every field besides the ones"
-    " below is a trait, merged into the contact's attributes (null removes one).",
-    "properties": {
-        "external_id": {**_NULLABLE_ID, "description": "Your id of the contact"},
-        "anonymous_id": {
-            **_NULLABLE_ID,
-            "description": "Finds a known contact; alone it cannot create one",
-        },
-        "email": {"type": "string", "format": "email", "nullable": True, "maxLength": 320},
-        "timezone": {
-            "type": "string",
-            "maxLength": 64,
-            "description": "The contact's IANA time zone; an unknown one is this user's error",
-        },
-        "data": {
-            "type": "object",
-            "nullable": True,
-            "additionalProperties": {},
-            "description": "The entrance's data: {{ data.x }} and {{ x }} in templates",
-        },
-    },
-    "additionalProperties": {},
-    "anyOf": [
-        {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
-        for name in IDENTIFIERS
-    ],
-}
-TRIGGER_REQUEST = {
-    "type": "object",
-    "required": ["users"],
-    "properties": {
-        "users": {"type": "array", "minItems": 1, "maxItems": MAX_USERS, "items": USER_SCHEMA}
-    },
-}
-
-
-class TriggerInputSchema(OpenApiSerializerExtension):
-    """The trigger's body as :data:`TRIGGER_REQUEST` states it: the rules DRF's fields
-    cannot express (an identifier per user, traits beside the named fields)."""
-
-    target_class = TriggerInput
-
-    def get_name(self, auto_schema: Any, direction: Any) -> str:
-        return "SpotzeeTrigger"  # "Request" is appended (COMPONENT_SPLIT_REQUEST)
-
-    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
-        return TRIGGER_REQUEST
 
 
 class UserErrorOutput(serializers.Serializer):
@@ -316,7 +281,7 @@ class SpotzeeTriggerView(_SpotzeeView):
         parameters=[
             OpenApiParameter(
                 IDEMPOTENCY_HEADER,
-                {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+                {"type": "string", "pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH},
                 location=OpenApiParameter.HEADER,
                 required=False,
                 description="Same key and body within 24 h replays the first answer; the "

@@ -188,7 +188,7 @@ def _entry_error(index: int, entry: CustomerEntry) -> UserError | None:
         return None
     if entry.status == INVALID_PAYLOAD:
         # The trigger service speaks of the payload; Spotzee calls it the user's data.
-        messages = [str(problem).replace("payload.", "data.", 1) for problem in entry.problems]
+        messages = [p["message"].replace("payload.", "data.", 1) for p in entry.problems]
         return UserError(index, "invalid_data", "; ".join(messages))
     code = "contact_inactive" if entry.status == NOT_FOUND else entry.status
     return UserError(index, code, MESSAGES[code])
@@ -227,9 +227,8 @@ def _contacts_upsert(
                 attributes=user.traits,
                 timezone=user.timezone,
             )
-        except (Conflict, InvalidRequest) as error:
-            code = "contact_conflict" if isinstance(error, Conflict) else "invalid_contact"
-            errors.append(UserError(index, code, error.message))
+        except Conflict as error:
+            errors.append(UserError(index, "contact_conflict", error.message))
             continue
         contacts[index] = customer.pk
     first_of: dict[int, int] = {}
