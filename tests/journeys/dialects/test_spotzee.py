@@ -484,3 +484,21 @@ def test_triggers_count_against_the_keys_trigger_budget(client, api_key, journey
     assert answers[1]["RateLimit-Policy"] == '"trigger";q=2;w=60'
     assert listed.status_code == 200
     assert listed["RateLimit-Policy"].startswith('"default";')
+
+
+def test_the_openapi_schema_documents_both_operations(anonymous_client):
+    schema = anonymous_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    listing = schema["paths"][f"{BASE}/journeys"]["get"]
+    triggering = schema["paths"][f"{BASE}/journeys/{{journey_id}}/trigger"]["post"]
+    assert {"200", "400", "401", "429"} <= set(listing["responses"])
+    assert {"202", "400", "401", "404", "409", "413", "422", "429"} <= set(triggering["responses"])
+    assert any(p["name"] == "Idempotency-Key" for p in triggering["parameters"])
+    users = schema["components"]["schemas"]["SpotzeeTriggerRequest"]["properties"]["users"]
+    assert (users["minItems"], users["maxItems"]) == (1, 1000)
+    user = schema["components"]["schemas"]["SpotzeeUserRequest"]
+    assert [branch["required"] for branch in user["anyOf"]] == [
+        ["external_id"],
+        ["anonymous_id"],
+        ["email"],
+    ]
