@@ -23,6 +23,7 @@ from customers.http import ApiView
 from customers.models import Workspace, normalize_email
 from customers.openapi import SchemaRules, error_responses
 from customers.ratelimit import TRIGGER_BUDGET
+from journeys.entry.api import IDEMPOTENCY_KEY_PARAMETER
 from journeys.entry.dialects.spotzee.service import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -34,8 +35,7 @@ from journeys.entry.dialects.spotzee.service import (
     spotzee_journey_trigger,
     spotzee_journeys_page,
 )
-from journeys.entry.idempotency import HEADER as IDEMPOTENCY_HEADER
-from journeys.entry.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, idempotency_guard
+from journeys.entry.idempotency import idempotency_guard
 
 IDENTIFIERS = ("external_id", "anonymous_id", "email")
 #: A cursor is the id of the last journey of the page before.
@@ -278,16 +278,7 @@ class SpotzeeTriggerView(_SpotzeeView):
             " journeys answer 409."
         ),
         request=TriggerInput,
-        parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                {"type": "string", "pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH},
-                location=OpenApiParameter.HEADER,
-                required=False,
-                description="Same key and body within 24 h replays the first answer; the "
-                "same key with another body is a 422.",
-            ),
-        ],
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             202: OpenApiResponse(TriggerOutput, description="Entrances created, errors per user"),
             **error_responses(400, 401, 404, 409, 422, 429),
