@@ -22,13 +22,21 @@ classified but lost such a race is reported as ``already_enrolled``.
 
 The verdict's CASE is ordered so that step 2 cannot change it: it depends on the
 conditions, the entry count, recent completions and, last, whether a run is active.
+
+A trigger may give each customer a payload of its own (``payloads``, the Spotzee
+dialect's per-user ``data``): the INSERT still writes every run at once, picking each
+run's context (and its cancellation key, rendered from its own payload) out of one
+JSON parameter by customer id, and entry conditions that read the payload are compiled
+once per distinct answer they give, not once per customer.
 """
 
 import contextlib
 import functools
 import json
 import logging
-from collections import Counter
+import operator
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -41,6 +49,7 @@ from django.db.models import (
     Count,
     Exists,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -57,7 +66,7 @@ from journeys.engine import tasks
 from journeys.engine.exits import runs_exit
 from journeys.models import Enrollment, Journey, JourneyVersion
 from journeys.spec import EntryRules
-from segments.conditions import condition_to_q
+from segments.conditions import condition_evaluate, condition_to_q
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +95,13 @@ class NewRun(NamedTuple):
 
 @dataclass
 class EntryResult:
-    """Counts per outcome, and, when asked for, each new run's id by customer pk."""
+    """Counts per outcome, and, when asked for (``return_runs``), each new run's id and
+    each candidate's outcome by customer pk."""
 
     outcomes: Counter = field(default_factory=Counter)
     restarted: int = 0
     runs: dict[int, "NewRun"] = field(default_factory=dict)
+    by_customer: dict[int, Outcome] = field(default_factory=dict)
 
     @property
     def enrolled_count(self) -> int:
@@ -161,7 +172,14 @@ def _cancellation_key_template(version: JourneyVersion) -> CompiledTemplate | No
     return kept["_cancellation_key_template"]
 
 
-def _verdict(*, journey: Journey, rules: EntryRules, now: datetime, constants: dict) -> Case:
+def _verdict(
+    *,
+    journey: Journey,
+    rules: EntryRules,
+    now: datetime,
+    constants: dict,
+    payloads: Mapping[int, dict] | None = None,
+) -> Case:
     """The CASE expression that classifies one candidate customer (see module docstring)."""
     runs = Enrollment.objects.filter(journey_id=journey.pk, customer_id=OuterRef("pk"))
     whens: list[When] = []
@@ -196,12 +214,47 @@ def _verdict(*, journey: Journey, rules: EntryRules, now: datetime, constants: d
     if not rules.conditions:
         return rule_verdict
     # A condition that is false *or unknown* (NULL) means "not met": keep it in WHEN.
-    met = condition_to_q(rules.conditions, constants=constants)
+    if payloads is None:
+        met = condition_to_q(rules.conditions, constants=constants)
+    else:
+        met = _conditions_met_each(rules.conditions, payloads)
     return Case(
         When(met, then=rule_verdict),
         default=Value(Outcome.CONDITIONS_NOT_MET.value),
         output_field=CharField(),
     )
+
+
+def _conditions_met_each(conditions: dict, payloads: Mapping[int, dict]) -> Q:
+    """Entry conditions for customers that each bring a payload of their own.
+
+    A leaf on the payload folds to true or false per customer, so customers whose
+    payload leaves give the same answers share one compiled condition: one group when no
+    leaf reads the payload (or all payloads agree), at most two per leaf otherwise.
+    """
+    leaves = list(_payload_leaves(conditions))
+    groups: dict[tuple[bool, ...], list[int]] = defaultdict(list)
+    for customer_pk, payload in payloads.items():
+        constants = entry_constants(payload=payload)
+        groups[tuple(condition_evaluate(leaf, constants) for leaf in leaves)].append(customer_pk)
+    compiled = [
+        (pks, condition_to_q(conditions, constants=entry_constants(payload=payloads[pks[0]])))
+        for pks in groups.values()
+    ]
+    if len(compiled) == 1:
+        return compiled[0][1]
+    return functools.reduce(operator.or_, (Q(pk__in=pks) & met for pks, met in compiled))
+
+
+def _payload_leaves(node: dict) -> Iterator[dict]:
+    """The leaves of a (valid) condition that read the trigger, not the customer."""
+    if "not" in node:
+        yield from _payload_leaves(node["not"])
+    elif "all" in node or "any" in node:
+        for child in node["all"] if "all" in node else node["any"]:
+            yield from _payload_leaves(child)
+    elif node["field"].split(".", 1)[0] != "customer":
+        yield node
 
 
 def _json_param_sql() -> str:
@@ -215,6 +268,7 @@ def journey_enroll(
     customers: QuerySet[Customer] | None = None,
     customer_pk: int | None = None,
     payload: dict[str, Any],
+    payloads: Mapping[int, dict[str, Any]] | None = None,
     profile: dict[str, Any] | None = None,
     tenant_id: str | None = None,
     return_runs: bool = False,
@@ -225,7 +279,10 @@ def journey_enroll(
     entry rules admit.
 
     ``customers`` must yield each customer at most once (filter with ``pk__in``
-    subqueries rather than joins). ``return_runs`` asks for the new runs' ids, which
+    subqueries rather than joins). ``payloads`` gives customers a payload of their own
+    (by customer pk; then every customer of ``customers`` must have one), which takes
+    the place of ``payload`` in their entry conditions and their run's context.
+    ``return_runs`` asks for the new runs' ids and each candidate's outcome, which
     single triggers answer with; bulk entry leaves it off so no rows travel back.
     ``dry_run`` only classifies: the counts say what an entry now would do, and
     nothing is written.
@@ -239,15 +296,28 @@ def journey_enroll(
         customer_pk=customer_pk,
         now=now,
         constants=entry_constants(payload=payload),
+        payloads=payloads,
     )
     if dry_run:
-        return _classify_only(candidates.queryset)
+        return _classify_only(candidates.queryset, by_customer=return_runs)
     batch = _RunBatch(
         journey=journey,
         version=version,
         context=run_context(payload=payload, profile=profile, tenant_id=tenant_id),
         cancellation_key=cancellation_key_render(version=version, payload=payload),
         now=now,
+        contexts=None
+        if payloads is None
+        else {
+            pk: run_context(payload=own, profile=profile, tenant_id=tenant_id)
+            for pk, own in payloads.items()
+        },
+        cancellation_keys=None
+        if payloads is None or _cancellation_key_template(version) is None
+        else {
+            pk: cancellation_key_render(version=version, payload=own)
+            for pk, own in payloads.items()
+        },
     )
     result = EntryResult()
     # One statement is atomic on its own; the restart UPDATE and SQLite's two
@@ -257,9 +327,20 @@ def journey_enroll(
         if rules.restarts_active:
             result.restarted = _runs_restart(journey, candidates.queryset, now)
         if connection.vendor == "postgresql":
-            tallies, result.runs = _enroll_in_one_statement(candidates, batch, return_runs)
+            tallies, result.runs, verdicts = _enroll_in_one_statement(
+                candidates, batch, return_runs
+            )
         else:
-            tallies, result.runs = _enroll_in_two_statements(candidates, batch, return_runs)
+            tallies, result.runs, verdicts = _enroll_in_two_statements(
+                candidates, batch, return_runs
+            )
+    for customer_id, verdict in verdicts.items():
+        if customer_id in result.runs:
+            result.by_customer[customer_id] = Outcome.ENROLLED
+        elif verdict in _ENROLLABLE:  # lost a race, as below
+            result.by_customer[customer_id] = Outcome.ALREADY_ENROLLED
+        else:
+            result.by_customer[customer_id] = Outcome(verdict)
     for verdict, candidate_count, inserted_count in tallies:
         result.outcomes[Outcome.ENROLLED] += inserted_count
         if verdict in _ENROLLABLE:
@@ -291,12 +372,14 @@ class _Candidates:
         customer_pk: int | None = None,
         now: datetime,
         constants: dict,
+        payloads: Mapping[int, dict] | None = None,
     ) -> None:
         if (customers is None) == (customer_pk is None):
             raise TypeError("name the candidates by customers or by customer_pk, not both")
         self.journey, self.version, self.now, self.constants = journey, version, now, constants
         self.customers = customers
         self.customer_pk = customer_pk
+        self.payloads = payloads
 
     @functools.cached_property
     def queryset(self) -> QuerySet[Customer]:
@@ -306,13 +389,21 @@ class _Candidates:
         rules = self.version.spec.entry
         return customers.order_by().annotate(
             verdict=_verdict(
-                journey=self.journey, rules=rules, now=self.now, constants=self.constants
+                journey=self.journey,
+                rules=rules,
+                now=self.now,
+                constants=self.constants,
+                payloads=self.payloads,
             )
         )
 
     def source_sql(self) -> tuple[str, list[Any]]:
         """``SELECT id, verdict`` of the candidates."""
-        if self.customer_pk is not None and not self.version.spec.entry.conditions:
+        if (
+            self.customer_pk is not None
+            and self.payloads is None
+            and not self.version.spec.entry.conditions
+        ):
             template = _one_customer_template(self.journey, self.version)
             if template is not None:
                 return template.sql, template.params(customer_pk=self.customer_pk, now=self.now)
@@ -383,14 +474,23 @@ def _same(value: Any, marker: Any) -> bool:
     return type(value) is type(marker) and value == marker
 
 
-def _classify_only(candidates: QuerySet[Customer]) -> EntryResult:
-    """What :func:`journey_enroll` would do: the verdicts counted, nothing written.
+def _classify_only(candidates: QuerySet[Customer], *, by_customer: bool = False) -> EntryResult:
+    """What :func:`journey_enroll` would do: the verdicts counted (and, ``by_customer``,
+    each candidate's outcome), nothing written.
 
     A concurrent trigger may still take a customer between this answer and a real
     entry; the real entry then reports that customer as ``already_enrolled``.
     """
     result = EntryResult()
-    for verdict, count in _verdict_counts(candidates).items():
+    if by_customer:
+        verdicts = dict(candidates.values_list("id", "verdict"))
+        counts = dict(Counter(verdicts.values()))
+    else:
+        verdicts, counts = {}, _verdict_counts(candidates)
+    for customer_id, verdict in verdicts.items():
+        enrollable = verdict in _ENROLLABLE
+        result.by_customer[customer_id] = Outcome.ENROLLED if enrollable else Outcome(verdict)
+    for verdict, count in counts.items():
         if verdict in _ENROLLABLE:
             result.outcomes[Outcome.ENROLLED] += count
             if verdict == _RESTART:
@@ -417,10 +517,13 @@ def _runs_restart(journey: Journey, candidates: QuerySet[Customer], now: datetim
 def _kick_after_commit(result: EntryResult, *, bulk: bool) -> None:
     """Start the new runs' first steps now instead of at the next sweep.
 
+    Runs the trigger knows by id (up to a batch of them) are walked by one task; more,
+    or a bulk entry's, are left to the sweep, which hands them out in batches.
+
     ``robust``: if the broker is down the trigger still succeeds; the sweep finds the
     runs, which are due in the database, within a second of the broker returning.
     """
-    if bulk:
+    if bulk or len(result.runs) > tasks.ADVANCE_BATCH:
         transaction.on_commit(tasks.runs_sweep.delay, robust=True)
     elif result.runs:
         run_pks = [run.pk for run in result.runs.values()]
@@ -435,13 +538,36 @@ _ONE_ACTIVE_RUN = f"(journey_id, customer_id) WHERE state = '{Enrollment.State.A
 
 @dataclass(frozen=True)
 class _RunBatch:
-    """What every run created by one entry shares: the INSERT's constant columns."""
+    """What every run created by one entry shares: the INSERT's constant columns; and
+    the context and cancellation key, unless customers have their own (``contexts``,
+    ``cancellation_keys``, by customer pk: each rendered from the customer's payload)."""
 
     journey: Journey
     version: JourneyVersion
     context: dict
     cancellation_key: str | None
     now: datetime
+    contexts: Mapping[int, dict] | None = None
+    cancellation_keys: Mapping[int, str | None] | None = None
+
+    def cancellation_key_sql(self) -> tuple[str, list[Any]]:
+        """The cancellation key column's expression, as :meth:`context_sql` picks."""
+        if self.cancellation_keys is None:
+            return "%s", [self.cancellation_key]
+        own = json.dumps({str(pk): key for pk, key in self.cancellation_keys.items()})
+        if connection.vendor == "postgresql":
+            return "(%s::jsonb ->> candidate.id::text)", [own]
+        return "json_extract(%s, '$.\"' || candidate.id || '\"')", [own]
+
+    def context_sql(self) -> tuple[str, list[Any]]:
+        """The context column's expression for the row of ``candidate``: the shared
+        context, or the candidate's own, picked by its id out of one JSON object."""
+        if self.contexts is None:
+            return _json_param_sql(), [json.dumps(self.context)]
+        own = json.dumps({str(pk): context for pk, context in self.contexts.items()})
+        if connection.vendor == "postgresql":
+            return "(%s::jsonb -> candidate.id::text)", [own]
+        return "json_extract(%s, '$.\"' || candidate.id || '\"')", [own]
 
     def insert_sql(self, source: str, *, returning: str = "") -> tuple[str, list[Any]]:
         """``INSERT ... SELECT`` of the enrollable rows of the CTE named ``source``,
@@ -451,6 +577,8 @@ class _RunBatch:
         in front, so the candidates' parameters come before these.
         """
         table = Enrollment._meta.db_table
+        context_sql, context_params = self.context_sql()
+        key_sql, key_params = self.cancellation_key_sql()
         # Ordered inserts take the unique index's locks in one order: two overlapping
         # bulk entries wait for each other instead of deadlocking. The subquery sorts
         # the customers' ids alone; sorting the rows to insert would carry each one's
@@ -461,7 +589,7 @@ class _RunBatch:
             " customer_id, state, current_step, wake_at, context, cancellation_key,"
             " exit_reason, error, entered_at) SELECT"
             f" {public_id_sql('run')}, %s, %s, %s, candidate.id, %s, %s, %s,"
-            f" {_json_param_sql()}, %s, '', '', %s FROM (SELECT enrollable.id FROM {source}"
+            f" {context_sql}, {key_sql}, '', '', %s FROM (SELECT enrollable.id FROM {source}"
             " AS enrollable WHERE enrollable.verdict IN (%s, %s) ORDER BY enrollable.id)"
             f" AS candidate WHERE true ON CONFLICT {_ONE_ACTIVE_RUN} DO NOTHING"
         )
@@ -475,8 +603,8 @@ class _RunBatch:
             Enrollment.State.ACTIVE.value,
             self.version.spec.start or "",
             now,
-            json.dumps(self.context),
-            self.cancellation_key,
+            *context_params,
+            *key_params,
             now,
             *_ENROLLABLE,
         ]
@@ -492,11 +620,13 @@ Tally = tuple[str, int, int]
 
 def _enroll_in_one_statement(
     candidates: _Candidates, batch: _RunBatch, return_runs: bool
-) -> tuple[list[Tally], dict[int, str]]:
+) -> tuple[list[Tally], dict[int, NewRun], dict[int, str]]:
     """PostgreSQL: classify and insert in one statement, so both see one snapshot.
 
     Counts computed by a separate SELECT could disagree with what the INSERT saw when
     another transaction commits in between; here every candidate is counted once.
+    Returns the tallies and, with ``return_runs``, the new runs and every candidate's
+    verdict by customer pk.
     """
     source_sql, source_params = candidates.source_sql()
     # Counted, not read, in bulk: a million rows of NULL keep less than their ids would.
@@ -521,27 +651,35 @@ def _enroll_in_one_statement(
         rows = cursor.fetchall()
     if not return_runs:
         counts = {verdict: candidate_count for verdict, candidate_count, _ in rows}
-        return _tallies(counts, inserted=rows[0][2] if rows else 0), {}
+        return _tallies(counts, inserted=rows[0][2] if rows else 0), {}, {}
     tallies: Counter = Counter()
     runs = {}
+    verdicts = {}
     for verdict, customer_id, run_pk, run_id in rows:
+        verdicts[customer_id] = verdict
         tallies[(verdict, "candidates")] += 1
         if run_id is not None:
             tallies[(verdict, "inserted")] += 1
             runs[customer_id] = NewRun(run_pk, run_id)
-    verdicts = {verdict for verdict, _ in tallies}
-    return [(v, tallies[(v, "candidates")], tallies[(v, "inserted")]) for v in verdicts], runs
+    kinds = {verdict for verdict, _ in tallies}
+    tallied = [(v, tallies[(v, "candidates")], tallies[(v, "inserted")]) for v in kinds]
+    return tallied, runs, verdicts
 
 
 def _enroll_in_two_statements(
     candidates: _Candidates, batch: _RunBatch, return_runs: bool
-) -> tuple[list[Tally], dict[int, str]]:
-    """SQLite (no INSERT inside WITH): classify, then insert.
+) -> tuple[list[Tally], dict[int, NewRun], dict[int, str]]:
+    """SQLite (no INSERT inside WITH): classify, then insert (returns as above).
 
     The embedded default's transactions are IMMEDIATE, so no other writer commits
     between the two statements and they see the same data.
     """
-    counts = _verdict_counts(candidates.queryset)
+    verdicts: dict[int, str] = {}
+    if return_runs:
+        verdicts = dict(candidates.queryset.values_list("id", "verdict"))
+        counts = dict(Counter(verdicts.values()))
+    else:
+        counts = _verdict_counts(candidates.queryset)
     source_sql, source_params = candidates.source_sql()
     insert_sql, insert_params = batch.insert_sql(
         "candidate_set", returning=_NEW_RUNS if return_runs else ""
@@ -559,7 +697,7 @@ def _enroll_in_two_statements(
                 # sqlite3 reports no rowcount for a statement that starts with WITH.
                 cursor.execute("SELECT changes()")
                 (inserted,) = cursor.fetchone()
-    return _tallies(counts, inserted=inserted), runs
+    return _tallies(counts, inserted=inserted), runs, verdicts
 
 
 def _tallies(counts: dict[str, int], *, inserted: int) -> list[Tally]:

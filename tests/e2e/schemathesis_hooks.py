@@ -3,9 +3,10 @@
 Two kinds, both narrow:
 
 - A positive trigger names the workspace's segment in ``segment_ids`` (an unknown one
-  fails the whole trigger, the seed's 400 "Error resolving segments"), and gets an
-  ``Idempotency-Key`` of its own (a key reused with another body is the documented
-  422). Other ids that exist are set in the config file.
+  fails the whole trigger, the seed's 400 "Error resolving segments"), and a positive
+  trigger of either kind (native, Spotzee) gets an ``Idempotency-Key`` of its own (a
+  key reused with another body is the documented 422). Other ids that exist are set
+  in the config file.
 - A valid-looking request refused for a rule OpenAPI 3.0 cannot state is not a
   failure, provided the answer names that rule and nothing else: unique step keys,
   unique schema field names, header and attribute names that are not blank (OpenAPI
@@ -33,6 +34,13 @@ UNSTATABLE_PROBLEMS = (
 
 
 _KEY_NUMBERS = itertools.count(1)
+#: Operations that take an ``Idempotency-Key``: each positive call gets a key of its own.
+TRIGGERS = (
+    "journey_trigger",
+    "spotzee_journey_trigger",
+    "courier_journeys_invoke",
+    "courier_journeys_cancel",
+)
 
 
 def _is_positive(case: schemathesis.Case) -> bool:
@@ -43,13 +51,9 @@ def _operation_id(context: schemathesis.HookContext) -> str | None:
     return context.operation.definition.raw.get("operationId") if context.operation else None
 
 
-#: Operations that take an ``Idempotency-Key``: a positive request gets a key of its own.
-_IDEMPOTENT = ("journey_trigger", "courier_journeys_invoke", "courier_journeys_cancel")
-
-
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
-    if _operation_id(context) not in _IDEMPOTENT or not _is_positive(case):
+    if _operation_id(context) not in TRIGGERS or not _is_positive(case):
         return case
     if case.headers and "Idempotency-Key" in case.headers:
         case.headers["Idempotency-Key"] = f"schemathesis-{next(_KEY_NUMBERS)}"

@@ -284,3 +284,18 @@ def test_a_cancellation_key_may_read_only_what_entry_knows():
         " it can read api, data and trigger schema fields"
     ]
     assert len(problems["o-{{ steps.x.id }}"]) == 1
+
+
+def test_customers_with_payloads_of_their_own_each_get_their_own_key(workspace, order_journey):
+    first, second = customers_create(workspace, 2, prefix="own")
+
+    journey_enroll(
+        journey=order_journey,
+        version=order_journey.live_version,
+        customers=Customer.objects.filter(workspace=workspace),
+        payload={},
+        payloads={first.pk: {"order_id": "A-1"}, second.pk: {"total": 5}},
+    )
+
+    keys = dict(Enrollment.objects.values_list("customer_id", "cancellation_key"))
+    assert keys == {first.pk: "order-A-1", second.pk: None}

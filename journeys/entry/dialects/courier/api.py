@@ -37,6 +37,7 @@ from customers.patterns import PYTHON_WHITESPACE_CLASS
 from customers.ratelimit import TRIGGER_BUDGET
 from journeys.engine.exits import run_cancel, runs_cancel_by_key
 from journeys.engine.runs import run_get
+from journeys.entry.api import IDEMPOTENCY_KEY_PARAMETER
 from journeys.entry.dialects.courier.invoke import Recipient, courier_invoke
 from journeys.entry.dialects.courier.runs import (
     courier_date,
@@ -150,12 +151,7 @@ def idempotency_expiration(request: Request) -> datetime | None:
 
 
 IDEMPOTENCY_HEADERS = [
-    OpenApiParameter(
-        "Idempotency-Key",
-        location=OpenApiParameter.HEADER,
-        required=False,
-        description="Same key and body replay the first answer while the key lives.",
-    ),
+    IDEMPOTENCY_KEY_PARAMETER,
     OpenApiParameter(
         EXPIRATION_HEADER,
         {"type": "string", "pattern": "^[0-9]*$"},
