@@ -172,14 +172,16 @@ class CourierErrorSerializer(serializers.Serializer):
     error = serializers.CharField(help_text="The same, as the product's other APIs say it")
 
 
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+def _errors(*codes: int, **described: str) -> dict[int, OpenApiResponse]:
+    """Courier-shaped errors; ``e422="..."`` describes a code for this operation."""
     descriptions = {
         400: "Invalid request: missing user, a field of the wrong type, a bad header",
         401: "Missing, invalid or revoked API key",
         404: "Not found in this workspace",
         409: "The user is inactive",
-        422: "The journey exists but cannot run for this user",
+        422: "The Idempotency-Key was used with another request",
         429: "Rate limit exceeded",
+        **{int(name.removeprefix("e")): text for name, text in described.items()},
     }
     return {
         code: OpenApiResponse(CourierErrorSerializer, description=descriptions[code])
@@ -376,7 +378,17 @@ class CourierInvokeView(CourierView):
                 ),
                 description="Accepted: the new run's id",
             ),
-            **_errors(400, 401, 404, 409, 422, 429),
+            **_errors(
+                400,
+                401,
+                404,
+                409,
+                422,
+                429,
+                e422="The journey exists but cannot run for this user (archived, paused, "
+                "trigger conditions, entry rules), or the Idempotency-Key was used with "
+                "another request",
+            ),
         },
         examples=[
             OpenApiExample(
@@ -648,7 +660,7 @@ class CourierCancelView(CourierView):
                 ),
                 description="{cancelation_token} or {run_id, status}",
             ),
-            **_errors(400, 401, 404, 429),
+            **_errors(400, 401, 404, 422, 429),
         },
     )
     def post(self, request: Request) -> Response:
