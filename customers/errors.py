@@ -50,6 +50,8 @@ def _first_message(detail: Any, path: str = "") -> str:
     """Flatten DRF's nested validation detail into 'field: problem' for the headline."""
     if isinstance(detail, dict):
         for field, inner in detail.items():
+            if isinstance(field, int):  # a ListField's items: {index: errors}
+                return _first_message(inner, f"{path}[{field}]")
             name = field if field != "non_field_errors" else ""
             return _first_message(inner, f"{path}.{name}".strip(".") if name else path)
     if isinstance(detail, list) and detail:
