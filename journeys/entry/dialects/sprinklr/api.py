@@ -1,0 +1,224 @@
+"""``POST /compat/sprinklr/api/marketing-journey/trigger`` and ``.../triggerWithNewProfile``.
+
+Both answer 204 No Content once the trigger is accepted, as Sprinklr does: whether the
+journey's entry rules let the profile in is not part of the answer (the runs API shows
+the run when there is one).
+"""
+
+from typing import Any
+
+from django.core.validators import RegexValidator, validate_email
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from customers.errors import InvalidRequest
+from customers.openapi import error_responses
+from journeys.entry.dialects.sprinklr.authentication import SprinklrKeyAuthentication
+from journeys.entry.dialects.sprinklr.service import (
+    EMAIL,
+    UnifiedProfile,
+    sn_type_normalize,
+    sprinklr_trigger,
+    sprinklr_trigger_with_new_profile,
+)
+from journeys.entry.dialects.views import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    DialectTriggerView,
+    StrictCharField,
+)
+
+#: The seed's table spells them snID and journeyID, its examples snId and journeyId.
+ALIASES = {"snID": "snId", "journeyID": "journeyId"}
+#: Channel profiles of one unified profile (the customers API's limit on channels).
+MAX_PROFILES = 20
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer, and only one: not ``"12"``, ``12.0`` or ``true``."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+#: Not blank: some character that is not a space (the values are used trimmed).
+NOT_BLANK = RegexValidator(r"\S", "This field may not be blank.")
+
+
+def _identifier(max_length: int, help_text: str) -> StrictCharField:
+    return StrictCharField(
+        max_length=max_length, trim_whitespace=False, validators=[NOT_BLANK], help_text=help_text
+    )
+
+
+def _context_params() -> serializers.DictField:
+    return serializers.DictField(
+        child=StrictCharField(allow_blank=True, trim_whitespace=False),
+        required=False,
+        default=dict,
+        help_text="The trigger payload, strings by name: data.<name> in templates.",
+    )
+
+
+def _journey_id() -> StrictCharField:
+    return StrictCharField(
+        max_length=255,
+        trim_whitespace=False,
+        help_text="The journey to trigger (jrn_...); journeyID works too.",
+    )
+
+
+class SprinklrTriggerInput(serializers.Serializer):
+    snType = _identifier(40, "EMAIL, SMS, WHATSAPP_BUSINESS or another channel type.")
+    snId = _identifier(320, "The profile's id on that channel; snID works too.")
+    journeyId = _journey_id()
+    contextParams = _context_params()
+
+
+class ChannelProfileInput(serializers.Serializer):
+    channelType = _identifier(40, "EMAIL, SMS, WHATSAPP_BUSINESS...")
+    channelId = _identifier(320, "The address or id on that channel (an EMAIL one: an address).")
+    name = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=200)
+
+
+class UnifiedProfileInput(serializers.Serializer):
+    id = StrictCharField(
+        required=False,
+        allow_null=True,
+        max_length=255,
+        trim_whitespace=False,
+        help_text="Kept as the external_id (trimmed).",
+    )
+    contact = serializers.DictField(
+        required=False, default=dict, help_text="firstName... kept as first_name..."
+    )
+    profiles = serializers.ListField(
+        child=ChannelProfileInput(), required=False, default=list, max_length=MAX_PROFILES
+    )
+    createdTime = StrictIntegerField(required=False, allow_null=True)
+
+    def validate_profiles(self, profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, profile in enumerate(profiles):
+            if sn_type_normalize(profile["channelType"]) == EMAIL:
+                try:
+                    validate_email(profile["channelId"].strip())
+                except Exception:
+                    raise serializers.ValidationError(
+                        {index: {"channelId": ["Enter a valid email address."]}}
+                    ) from None
+        return profiles
+
+
+class SprinklrTriggerWithNewProfileInput(serializers.Serializer):
+    journeyId = _journey_id()
+    contextParams = _context_params()
+    unifiedProfile = UnifiedProfileInput()
+
+
+def _parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    canonical: dict[str, Any] = {}
+    for name, value in data.items():
+        canonical.setdefault(ALIASES.get(name, name), value)
+    parsed = serializer_class(data=canonical)
+    parsed.is_valid(raise_exception=True)
+    return parsed.validated_data
+
+
+NO_CONTENT = OpenApiResponse(description="Triggered: the profile was handed to the journey")
+
+
+class SprinklrTriggerView(DialectTriggerView):
+    authentication_classes = [SprinklrKeyAuthentication]
+
+    @extend_schema(
+        operation_id="sprinklr_trigger",
+        summary="Trigger a journey for a profile (Sprinklr dialect)",
+        description="Sprinklr's trigger: the profile is found by snType/snId (EMAIL by"
+        " address, SMS and WHATSAPP_BUSINESS by number, others by channel identity) and"
+        " the journey entered with contextParams as its payload. The key goes in"
+        " Authorization (Bearer or bare) or in Key.",
+        tags=["dialect: sprinklr"],
+        request=SprinklrTriggerInput,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={
+            204: NO_CONTENT,
+            **error_responses(400, 401),
+            404: OpenApiResponse(
+                error_responses(404)[404].response, description="Unknown journey or profile"
+            ),
+            **error_responses(422, 429),
+        },
+        examples=[
+            OpenApiExample(
+                "trigger",
+                {
+                    "snType": "EMAIL",
+                    "snId": "ada@example.com",
+                    "journeyId": "jrn_...",
+                    "contextParams": {"key1": "string"},
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        return self.idempotent(request, lambda: self.trigger(request.data))
+
+    def trigger(self, data: Any) -> Response:
+        fields = _parse(SprinklrTriggerInput, data)
+        sprinklr_trigger(
+            workspace=self.workspace,
+            journey_id=fields["journeyId"],
+            sn_type=fields["snType"],
+            sn_id=fields["snId"],
+            context_params=fields["contextParams"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SprinklrTriggerWithNewProfileView(DialectTriggerView):
+    authentication_classes = [SprinklrKeyAuthentication]
+
+    @extend_schema(
+        operation_id="sprinklr_trigger_with_new_profile",
+        summary="Create or update a profile, then trigger a journey (Sprinklr dialect)",
+        description="The unified profile becomes a customer (id as external_id, the first"
+        " EMAIL profile as the e-mail address, other profiles as channel identities,"
+        " contact fields as snake_case attributes), created or updated, then the journey"
+        " is triggered for it. An error leaves no profile behind.",
+        tags=["dialect: sprinklr"],
+        request=SprinklrTriggerWithNewProfileInput,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={
+            204: NO_CONTENT,
+            **error_responses(400, 401),
+            404: OpenApiResponse(error_responses(404)[404].response, description="Unknown journey"),
+            409: OpenApiResponse(
+                error_responses(409)[409].response,
+                description="The profile's e-mail address belongs to another profile",
+            ),
+            **error_responses(422, 429),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        return self.idempotent(request, lambda: self.trigger(request.data))
+
+    def trigger(self, data: Any) -> Response:
+        fields = _parse(SprinklrTriggerWithNewProfileInput, data)
+        profile = fields["unifiedProfile"]
+        sprinklr_trigger_with_new_profile(
+            workspace=self.workspace,
+            journey_id=fields["journeyId"],
+            profile=UnifiedProfile(
+                id=profile.get("id"),
+                contact=profile["contact"],
+                profiles=[(p["channelType"], p["channelId"]) for p in profile["profiles"]],
+            ),
+            context_params=fields["contextParams"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
