@@ -12,10 +12,12 @@ from rest_framework.response import Response
 from customers.http import ApiView
 from customers.models import Workspace
 from customers.ratelimit import TRIGGER_BUDGET
-from journeys.entry.idempotency import HEADER, idempotency_guard
+from journeys.entry.idempotency import HEADER, MAX_KEY_LENGTH, idempotency_guard
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     HEADER,
+    # What idempotency_guard accepts: 1 to 255 characters, not all spaces.
+    type={"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": r"\S"},
     location=OpenApiParameter.HEADER,
     required=False,
     description="Same key and body within 24 h replays the first answer"
