@@ -241,12 +241,21 @@ REST_FRAMEWORK = {
     # DRF's JSON parser, refusing what PostgreSQL or Python cannot hold (customers/parsers.py).
     "DEFAULT_PARSER_CLASSES": ["customers.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "customers.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, documenting DELETE bodies too (customers/openapi.py).
+    "DEFAULT_SCHEMA_CLASS": "customers.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Journey engine API",
-    "DESCRIPTION": "Trigger customer journeys, manage customers, segments, journeys and runs.",
+    "DESCRIPTION": (
+        "Trigger customer journeys, manage customers, segments, journeys and runs.\n\n"
+        "Every error is JSON, the `Error` schema: `error` names the field or limit, "
+        "`problems` lists a body's problems (a body that is not JSON, a journey "
+        "definition), `fields` a request's problems by field. Beside what each schema "
+        "states, a JSON body is refused (400) when it holds a NUL character (`\\u0000`) "
+        "or a lone surrogate in any string or key, a number too large for a float "
+        "(`1e999`), or nesting deeper than 64 levels; a string field refuses numbers."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -255,7 +264,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "customers.openapi.body_limit_responses",
+        "customers.openapi.handwritten_schemas",
+        "customers.openapi.standard_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "CustomerStatusEnum": "customers.models.Customer.Status",

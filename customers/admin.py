@@ -76,7 +76,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return (*self.readonly_fields, "workspace")
         return self.readonly_fields
 
-    @admin.action(description="Revoke selected API keys")
+    # Revoking changes rows: a user who may only view keys must not be offered it.
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)

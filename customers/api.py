@@ -10,16 +10,25 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from customers.fields import StrictCharField, StrictEmailField, TimezoneField
 from customers.http import WorkspaceApiView
 from customers.models import Customer
-from customers.openapi import error_responses
+from customers.openapi import SchemaRules, error_responses
 from customers.selectors import customer_get
-from customers.services import customer_erase, customer_identify, customer_update
+from customers.services import (
+    IDENTIFIER_FIELDS,
+    customer_erase,
+    customer_identify,
+    customer_update,
+)
+
+#: Channel identities one identify call may attach.
+MAX_CHANNELS = 20
 
 
 class CustomerChannelSerializer(serializers.Serializer):
-    type = serializers.CharField(max_length=40, help_text="sms, whatsapp, push, ...")
-    id = serializers.CharField(max_length=320, help_text="e.g. +15551234567")
+    type = StrictCharField(max_length=40, help_text="sms, whatsapp, push, ...")
+    id = StrictCharField(max_length=320, help_text="e.g. +15551234567")
 
 
 class CustomerOutputSerializer(serializers.Serializer):
@@ -49,19 +58,30 @@ def _render(customer: Customer) -> dict[str, Any]:
 class CustomerIdentifyApi(WorkspaceApiView):
     """``POST customers``: create or update a customer by external_id / email."""
 
-    class CustomerIdentifyInputSerializer(serializers.Serializer):
-        external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
-        email = serializers.EmailField(max_length=320, required=False, allow_null=True)
-        anonymous_id = serializers.CharField(max_length=255, required=False, allow_null=True)
+    class CustomerIdentifyInputSerializer(SchemaRules, serializers.Serializer):
+        """At least one identifier names the customer."""
+
+        external_id = StrictCharField(max_length=255, required=False, allow_null=True)
+        email = StrictEmailField(max_length=320, required=False, allow_null=True)
+        anonymous_id = StrictCharField(max_length=255, required=False, allow_null=True)
         attributes = serializers.DictField(
             required=False,
             help_text="Shallow-merged into the stored attributes; a null value removes one.",
         )
-        timezone = serializers.CharField(
-            max_length=64, required=False, allow_blank=True, help_text="IANA name"
-        )
+        timezone = TimezoneField(required=False, help_text='An IANA name; "" for unknown')
         status = serializers.ChoiceField(choices=Customer.Status.choices, required=False)
-        channels = CustomerChannelSerializer(many=True, required=False, max_length=20)
+        channels = CustomerChannelSerializer(many=True, required=False, max_length=MAX_CHANNELS)
+
+        @classmethod
+        def openapi_rules(cls, schema: dict[str, Any]) -> dict[str, Any]:
+            properties = schema["properties"]
+            # drf-spectacular leaves out a nested list's max_length.
+            properties["channels"]["maxItems"] = MAX_CHANNELS
+            schema["anyOf"] = [
+                {"required": [name], "properties": {name: {**properties[name], "nullable": False}}}
+                for name in IDENTIFIER_FIELDS
+            ]
+            return schema
 
     @extend_schema(
         operation_id="customers_identify",
@@ -91,11 +111,11 @@ class CustomerDetailApi(WorkspaceApiView):
     """``GET|PATCH|DELETE customers/{customer_id}``."""
 
     class CustomerUpdateInputSerializer(serializers.Serializer):
-        external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
-        email = serializers.EmailField(max_length=320, required=False, allow_null=True)
+        external_id = StrictCharField(max_length=255, required=False, allow_null=True)
+        email = StrictEmailField(max_length=320, required=False, allow_null=True)
         attributes = serializers.DictField(required=False)
         status = serializers.ChoiceField(choices=Customer.Status.choices, required=False)
-        timezone = serializers.CharField(max_length=64, required=False, allow_blank=True)
+        timezone = TimezoneField(required=False, help_text='An IANA name; "" for unknown')
 
     @extend_schema(
         operation_id="customers_retrieve",

@@ -2,9 +2,12 @@
 
 Services raise :class:`DomainError` subclasses with a message that names the field and
 the problem; :func:`api_exception_handler` renders them, and DRF's own exceptions, as
-``{"error": "...", ...}`` with the matching status code.
+``{"error": "...", ...}`` with the matching status code (the ``Error`` component of the
+OpenAPI schema): validation errors add ``fields``, a body that cannot be parsed adds
+``problems``.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -12,6 +15,8 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from customers.problems import problem_entry
 
 
 class DomainError(Exception):
@@ -30,6 +35,13 @@ class DomainError(Exception):
 
 class InvalidRequest(DomainError):
     status_code = status.HTTP_400_BAD_REQUEST
+
+    @classmethod
+    def one_of_required(cls, names: Sequence[str]) -> "InvalidRequest":
+        """None of ``names`` was given: each is named in ``fields``, as DRF names fields."""
+        listed = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+        message = f"at least one of {listed} is required"
+        return cls(message, fields={name: [message] for name in names})
 
 
 class NotFound(DomainError):
@@ -50,7 +62,7 @@ def _first_message(detail: Any, path: str = "") -> str:
     """Flatten DRF's nested validation detail into 'field: problem' for the headline."""
     if isinstance(detail, dict):
         for field, inner in detail.items():
-            if isinstance(field, int):  # a ListField's items: {index: errors}
+            if isinstance(field, int):  # a list's items, by index
                 return _first_message(inner, f"{path}[{field}]")
             name = field if field != "non_field_errors" else ""
             return _first_message(inner, f"{path}.{name}".strip(".") if name else path)
@@ -76,6 +88,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return None
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"error": _first_message(exc.detail), "fields": exc.detail}
+    elif isinstance(exc, exceptions.ParseError):
+        # A body that is not JSON: the same shape as every other problem list.
+        problems = getattr(exc, "problems", None) or [problem_entry(str(exc.detail))]
+        response.data = {"error": str(exc.detail), "problems": problems}
     elif isinstance(exc, exceptions.Throttled):
         response.data = {
             "error": f"rate limit exceeded; retry in {exc.wait:.0f} seconds",

@@ -7,7 +7,8 @@ of a request was written:
   cannot store it;
 - a number too large for a float (``1e999``), read as infinity, and the literals
   ``NaN`` and ``Infinity``: neither JSON nor jsonb can hold them;
-- nesting deep enough to exhaust Python's recursion while decoding or copying.
+- nesting deep enough to exhaust Python's recursion while decoding or copying;
+- a lone surrogate (``"\\ud800"``), which no UTF-8 text can hold.
 
 :func:`json_loads_strict` refuses each with a message naming where the problem is
 (``payload.x``). The API's parser, the admin's JSON fields and the webhook step's
@@ -25,12 +26,17 @@ MAX_DEPTH = 64
 
 
 class JSONInputError(ValueError):
-    """Text that is not JSON, or JSON the product cannot store; the message says why."""
+    """Text that is not JSON, or JSON the product cannot store: ``message`` says why and
+    ``field`` where (None for the text as a whole)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.message = message
+        self.field = field
 
 
 def json_loads_strict(raw: str | bytes) -> Any:
-    """Decode ``raw`` (UTF-8 if bytes), refusing what :mod:`this module <customers.strict_json>`
-    describes."""
+    """Decode ``raw`` (UTF-8 if bytes), refusing what this module's docstring lists."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         data = json.loads(text, parse_float=_finite_float, parse_constant=_no_constants)
@@ -42,30 +48,47 @@ def json_loads_strict(raw: str | bytes) -> Any:
         raise JSONInputError(str(error)) from None
     problem = next(json_problems(data), None)
     if problem:
-        raise JSONInputError(problem)
+        field, message = problem
+        raise JSONInputError(message, field=field)
     return data
 
 
-def json_problems(data: Any) -> Iterator[str]:
-    """Where decoded ``data`` breaks a rule above, without recursion (depth-first)."""
+def json_problems(data: Any) -> Iterator[tuple[str | None, str]]:
+    """``(place, problem)`` where decoded ``data`` breaks a rule above, without recursion
+    (depth-first); the place is None for the value as a whole."""
     stack: list[tuple[Any, str, int]] = [(data, "", 0)]
     while stack:
         value, path, depth = stack.pop()
         if depth > MAX_DEPTH:
-            yield f"nested deeper than {MAX_DEPTH} levels at {path or 'the top'}"
+            yield path or None, f"nested deeper than {MAX_DEPTH} levels"
             return
         if isinstance(value, str):
-            if "\x00" in value:
-                yield f"{path or 'the body'}: NUL characters (\\u0000) are not allowed"
+            yield from _text_problems(value, path or None, "")
         elif isinstance(value, dict):
             for key, item in value.items():
                 where = f"{path}.{key}" if path else key
-                if "\x00" in key:
-                    yield f"{where!r}: NUL characters (\\u0000) are not allowed in keys"
+                # Shown escaped: the key itself is what JSON output cannot carry.
+                yield from _text_problems(key, repr(where)[1:-1], " in keys")
                 stack.append((item, where, depth + 1))
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 stack.append((item, f"{path}[{index}]", depth + 1))
+
+
+def _text_problems(text: str, where: str | None, kind: str) -> Iterator[tuple[str | None, str]]:
+    if "\x00" in text:
+        yield where, f"NUL characters (\\u0000) are not allowed{kind}"
+    elif not _is_unicode(text):
+        yield where, f"lone surrogates (\\ud800-\\udfff) are not allowed{kind}"
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether the text can be stored as UTF-8 (JSON may escape half of a surrogate pair)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _finite_float(text: str) -> float:

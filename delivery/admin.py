@@ -1,7 +1,9 @@
 """Admin for state webhooks: endpoints are managed here, deliveries are history.
 
-Endpoints made in the admin get a generated secret, shown on the endpoint's page so
-the receiver can be configured. Deliveries are read-only: their fate is written by the
+Endpoints made in the admin get a generated signing secret, shown once in a message
+when the endpoint is saved (like an API key): the sender still signs with it, but no
+page shows it again, so a staff user who may only view endpoints never reads one;
+pages show a short hint instead. Deliveries are read-only: their fate is written by the
 delivery tasks alone, and the table grows with every event, so its list skips the full
 count.
 """
@@ -15,7 +17,12 @@ from django.http import HttpRequest
 
 from customers.errors import InvalidRequest
 from delivery.models import WebhookDelivery, WebhookEndpoint
-from delivery.state_webhooks.endpoints import EVENT_TYPES, webhook_secret_new, webhook_url_validate
+from delivery.state_webhooks.endpoints import (
+    EVENT_TYPES,
+    webhook_secret_hint,
+    webhook_secret_new,
+    webhook_url_validate,
+)
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -50,7 +57,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "workspace")
     list_select_related = ("workspace",)
     search_fields = ("url", "public_id", "workspace__name", "workspace__public_id")
-    readonly_fields = ("public_id", "secret", "created_at")
+    readonly_fields = ("public_id", "signing_secret", "created_at")
     fields = (
         "workspace",
         "url",
@@ -58,7 +65,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "enabled",
         "disabled_reason",
         "public_id",
-        "secret",
+        "signing_secret",
         "created_at",
     )
     actions = ("enable", "disable")
@@ -70,21 +77,36 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             return (*self.readonly_fields, "workspace")
         return self.readonly_fields
 
+    @admin.display(description="Signing secret")
+    def signing_secret(self, obj: WebhookEndpoint) -> str:
+        if not obj.secret:
+            return "generated when the endpoint is saved, and shown once"
+        return f"{webhook_secret_hint(obj.secret)} (shown only when the endpoint was created)"
+
     def save_model(
         self, request: HttpRequest, obj: WebhookEndpoint, form: forms.ModelForm, change: bool
     ) -> None:
-        if not obj.secret:
-            obj.secret = webhook_secret_new()
+        new_secret = None if obj.secret else webhook_secret_new()
+        if new_secret:
+            obj.secret = new_secret
         if obj.enabled:
             obj.disabled_reason = ""
         super().save_model(request, obj, form, change)
+        if new_secret:
+            self.message_user(
+                request,
+                f"Signing secret for {obj.url}: {new_secret} - copy it into the receiver now, "
+                "it will not be shown again.",
+                messages.WARNING,
+            )
 
-    @admin.action(description="Enable selected endpoints")
+    # Actions change rows: a user who may only view endpoints must not see them.
+    @admin.action(description="Enable selected endpoints", permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         count = queryset.filter(enabled=False).update(enabled=True, disabled_reason="")
         self.message_user(request, f"Enabled {count} endpoint(s).", messages.SUCCESS)
 
-    @admin.action(description="Disable selected endpoints")
+    @admin.action(description="Disable selected endpoints", permissions=["change"])
     def disable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         count = queryset.filter(enabled=True).update(
             enabled=False, disabled_reason="disabled in the admin"

@@ -11,11 +11,14 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from customers.fields import StrictCharField
 from customers.http import WorkspaceApiView
-from customers.openapi import error_responses
+from customers.openapi import SchemaRules, error_responses
 from delivery.models import WebhookEndpoint
 from delivery.state_webhooks.endpoints import (
     EVENT_TYPES,
+    MAX_ENDPOINTS_PER_WORKSPACE,
+    URL_PATTERN,
     webhook_endpoint_create,
     webhook_endpoint_delete,
     webhook_endpoint_list,
@@ -53,15 +56,22 @@ def _render(endpoint: WebhookEndpoint) -> dict[str, Any]:
 class WebhookEndpointListApi(WorkspaceApiView):
     """``GET|POST webhooks``."""
 
-    class WebhookEndpointCreateInputSerializer(serializers.Serializer):
-        url = serializers.CharField(max_length=2048, help_text="An http(s) URL")
+    class WebhookEndpointCreateInputSerializer(SchemaRules, serializers.Serializer):
+        url = StrictCharField(max_length=2048, help_text="An absolute http:// or https:// URL")
         event_types = serializers.ListField(
-            child=serializers.CharField(max_length=64),
+            child=StrictCharField(max_length=64),
             required=False,
             allow_null=True,
             max_length=len(EVENT_TYPES),
             help_text="Any of: " + ", ".join(EVENT_TYPES) + ". Omitted or empty: all.",
         )
+
+        @classmethod
+        def openapi_rules(cls, schema: dict[str, Any]) -> dict[str, Any]:
+            """The URL's form (``webhook_url_validate``) and the known event types."""
+            schema["properties"]["url"]["pattern"] = URL_PATTERN
+            schema["properties"]["event_types"]["items"]["enum"] = list(EVENT_TYPES)
+            return schema
 
     @extend_schema(
         operation_id="webhooks_list",
@@ -79,14 +89,15 @@ class WebhookEndpointListApi(WorkspaceApiView):
         request=WebhookEndpointCreateInputSerializer,
         responses={
             201: OpenApiResponse(WebhookEndpointCreatedSerializer, description="Created"),
-            **error_responses(400, 401, 404, 429),
+            **error_responses(400, 401, 404, 409, 429),
         },
         description=(
             "Run and journey events are POSTed to the URL as Standard Webhooks: a JSON "
             'body {"type", "timestamp", "data"} with webhook-id, webhook-timestamp and '
             "webhook-signature headers, signed with the secret returned here (once). "
             "Failed deliveries are retried for about 27 hours; a 410 answer disables "
-            "the endpoint."
+            f"the endpoint. A workspace has at most {MAX_ENDPOINTS_PER_WORKSPACE} endpoints "
+            "(409 beyond)."
         ),
     )
     def post(self, request: Request, workspace_id: str) -> Response:

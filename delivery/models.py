@@ -61,6 +61,8 @@ class WebhookEndpoint(models.Model):
         max_length=40, unique=True, default=PublicId("whe"), editable=False
     )
     url = models.URLField(max_length=2048)
+    # Kept in clear because the sender signs with it; shown once, when the endpoint is
+    # created (API response, admin message), never listed or displayed again.
     secret = models.CharField(max_length=100, help_text="whsec_ + base64; signs every delivery")
     event_types = models.JSONField(
         default=list, blank=True, help_text="Event types to send; empty means all."

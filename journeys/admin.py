@@ -208,7 +208,8 @@ class JourneyAdmin(admin.ModelAdmin):
             return "ready to publish"
         return format_html_join("", "{}", ((part,) for part in parts))
 
-    @admin.action(description="Publish selected journeys")
+    # The actions change journeys: a user who may only view them is not offered them.
+    @admin.action(description="Publish selected journeys", permissions=["change"])
     def publish_journeys(self, request: HttpRequest, queryset: QuerySet[Journey]) -> None:
         for journey in queryset:
             try:
@@ -238,11 +239,13 @@ class JourneyAdmin(admin.ModelAdmin):
                     messages.WARNING,
                 )
 
-    @admin.action(description="Pause selected journeys")
+    @admin.action(description="Pause selected journeys", permissions=["change"])
     def pause_journeys(self, request: HttpRequest, queryset: QuerySet[Journey]) -> None:
         self._transition(request, queryset, journey_pause, "paused")
 
-    @admin.action(description="Archive selected journeys (stops new entries)")
+    @admin.action(
+        description="Archive selected journeys (stops new entries)", permissions=["change"]
+    )
     def archive_journeys(self, request: HttpRequest, queryset: QuerySet[Journey]) -> None:
         self._transition(request, queryset, journey_archive, "archived")
 

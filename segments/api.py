@@ -2,13 +2,15 @@
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from customers.fields import StrictCharField, StrictEmailField
 from customers.http import WorkspaceApiView
-from customers.openapi import error_responses
+from customers.openapi import SchemaRules, error_responses, schema_component
+from segments.condition_schema import CUSTOMER_FIELD_PATTERN, condition_json_schema
 from segments.models import Segment
 from segments.services import (
     MAX_MEMBERS_PER_REQUEST,
@@ -20,12 +22,24 @@ from segments.services import (
 )
 
 
+@extend_schema_field(
+    schema_component(
+        "SegmentCondition",
+        lambda: condition_json_schema(
+            ref="#/components/schemas/SegmentCondition", field_pattern=CUSTOMER_FIELD_PATTERN
+        ),
+    )
+)
+class SegmentConditionField(serializers.JSONField):
+    """A dynamic segment's conditions: checked by ``segment_create``, described here."""
+
+
 class SegmentOutputSerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     name = serializers.CharField()
     kind = serializers.ChoiceField(choices=Segment.Kind.choices)
     list_email = serializers.CharField(allow_null=True)
-    conditions = serializers.JSONField(allow_null=True)
+    conditions = SegmentConditionField(allow_null=True)
     created_at = serializers.DateTimeField()
 
 
@@ -39,9 +53,11 @@ class SegmentListOutputSerializer(serializers.Serializer):
     data = SegmentOutputSerializer(many=True)
 
 
-class SegmentMembersInputSerializer(serializers.Serializer):
+class SegmentMembersInputSerializer(SchemaRules, serializers.Serializer):
+    """At least one of the lists names someone (the service refuses two empty lists)."""
+
     external_ids = serializers.ListField(
-        child=serializers.CharField(max_length=255),
+        child=StrictCharField(max_length=255),
         required=False,
         default=list,
         max_length=MAX_MEMBERS_PER_REQUEST,
@@ -50,7 +66,7 @@ class SegmentMembersInputSerializer(serializers.Serializer):
         },
     )
     emails = serializers.ListField(
-        child=serializers.CharField(max_length=320),
+        child=StrictCharField(max_length=320),
         required=False,
         default=list,
         max_length=MAX_MEMBERS_PER_REQUEST,
@@ -58,6 +74,14 @@ class SegmentMembersInputSerializer(serializers.Serializer):
             "max_length": f"at most {MAX_MEMBERS_PER_REQUEST} entries per request",
         },
     )
+
+    @classmethod
+    def openapi_rules(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        schema["anyOf"] = [
+            {"required": [name], "properties": {name: {"minItems": 1}}}
+            for name in ("external_ids", "emails")
+        ]
+        return schema
 
 
 class SegmentMembersAddedSerializer(serializers.Serializer):
@@ -80,21 +104,39 @@ def _render_detail(segment: Segment) -> dict[str, Any]:
 class SegmentListCreateApi(WorkspaceApiView):
     """``GET|POST segments``."""
 
-    class SegmentCreateInputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
+    class SegmentCreateInputSerializer(SchemaRules, serializers.Serializer):
+        """Static lists may have a list_email, dynamic segments must have conditions."""
+
+        name = StrictCharField(max_length=200)
         kind = serializers.ChoiceField(choices=Segment.Kind.choices)
-        list_email = serializers.EmailField(
+        list_email = StrictEmailField(
             max_length=320,
             required=False,
             allow_null=True,
             help_text="Static lists only: an address naming the list (unique per workspace).",
         )
-        conditions = serializers.JSONField(
+        conditions = SegmentConditionField(
             required=False,
             allow_null=True,
             help_text='Dynamic only: {"all"|"any": [...]}, {"not": ...} or '
-            '{"field", "op", "value"}.',
+            '{"field", "op", "value"} over customer.* fields.',
         )
+
+        @classmethod
+        def openapi_rules(cls, schema: dict[str, Any]) -> dict[str, Any]:
+            null_only = {"nullable": True, "enum": [None]}
+            schema["oneOf"] = [
+                {"properties": {"kind": {"enum": ["static"]}, "conditions": null_only}},
+                {
+                    "properties": {
+                        "kind": {"enum": ["dynamic"]},
+                        "list_email": null_only,
+                        "conditions": {"type": "object"},
+                    },
+                    "required": ["conditions"],
+                },
+            ]
+            return schema
 
     @extend_schema(
         operation_id="segments_list",

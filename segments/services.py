@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 
 from customers.errors import Conflict, InvalidRequest, NotFound
 from customers.models import Customer, Workspace, normalize_email
+from customers.problems import problem_entry
 from customers.selectors import customers_by_identifiers
 from segments.conditions import condition_fields, condition_problems, condition_to_q
 from segments.models import Segment, SegmentMembership
@@ -97,7 +98,9 @@ def segment_create(
         ]
         if problems:
             raise InvalidRequest(
-                f"conditions are invalid: {problems[0]}", field="conditions", problems=problems
+                f"conditions are invalid: {problems[0]}",
+                field="conditions",
+                problems=[problem_entry(text, field=text.split(": ", 1)[0]) for text in problems],
             )
 
     if list_email is not None and _list_email_taken(workspace=workspace, list_email=list_email):
@@ -142,10 +145,7 @@ def _clean_member_identifiers(
                 limit=MAX_MEMBERS_PER_REQUEST,
             )
     if not external_ids and not emails:
-        raise InvalidRequest(
-            "at least one of external_ids or emails is required",
-            fields=["external_ids", "emails"],
-        )
+        raise InvalidRequest.one_of_required(["external_ids", "emails"])
     return external_ids, emails
 
 

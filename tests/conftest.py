@@ -93,6 +93,23 @@ def admin_client(db):
     return browser
 
 
+@pytest.fixture
+def staff_client(db):
+    """``staff_client("view_journey", ...)``: a logged-in staff user holding only those
+    permissions (codenames), as a marketer with a narrow role is."""
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    def login(*codenames: str) -> Client:
+        user = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
+        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+        browser = Client()
+        browser.force_login(user)
+        return browser
+
+    return login
+
+
 class _SmtpSink:
     """An aiosmtpd handler that keeps every message it accepts."""
 

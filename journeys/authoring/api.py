@@ -10,17 +10,27 @@ from typing import Any
 
 from django.db.models import F
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.errors import NotFound
 from customers.http import WorkspaceApiView
-from customers.openapi import ErrorSerializer
+from customers.openapi import (
+    ErrorSerializer,
+    ProblemSerializer,
+    error_responses,
+    schema_component,
+)
+from customers.pagination import StrictCursorPagination, cursor_parameters
 from journeys.authoring.checks import definition_publish_problems
-from journeys.authoring.definition import SCHEMA_FIELD_TYPES, STEP_TYPES, TRIGGER_TYPES
+from journeys.authoring.definition_schema import definition_json_schema, step_json_schema
 from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.services import (
     journey_archive,
@@ -34,15 +44,6 @@ from journeys.models import Journey, JourneyVersion
 # --- documentation serializers --------------------------------------------------------
 
 
-class ProblemSerializer(serializers.Serializer):
-    step = serializers.CharField(allow_null=True, help_text="The step's key, or null")
-    field = serializers.CharField(
-        allow_null=True,
-        help_text="Relative to the step when step is set, else a path in the document",
-    )
-    message = serializers.CharField()
-
-
 class DefinitionErrorSerializer(serializers.Serializer):
     error = serializers.CharField(
         help_text="'journey definition is not valid' or 'journey cannot be published'"
@@ -51,48 +52,17 @@ class DefinitionErrorSerializer(serializers.Serializer):
     warnings = ProblemSerializer(many=True, required=False)
 
 
-class SchemaFieldSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    type = serializers.ChoiceField(choices=SCHEMA_FIELD_TYPES)
-    required = serializers.BooleanField(
-        required=False, help_text="a trigger without this payload field is refused (400)"
-    )
+DEFINITION = schema_component(
+    "JourneyDefinition",
+    lambda: definition_json_schema(step_ref="#/components/schemas/JourneyStep"),
+)
+schema_component("JourneyStep", step_json_schema)
 
 
-class TriggerSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=TRIGGER_TYPES, default="api")
-    event = serializers.CharField(allow_null=True, required=False, help_text="event triggers")
-    schema = SchemaFieldSerializer(many=True, required=False)
-    conditions = serializers.JSONField(allow_null=True, required=False)
-
-
-class EntrySerializer(serializers.Serializer):
-    allow_reentry = serializers.BooleanField(default=False)
-    max_entries_per_customer = serializers.IntegerField(allow_null=True, required=False)
-    reentry_cooldown_seconds = serializers.IntegerField(default=0)
-    restart_active = serializers.BooleanField(default=True)
-    conditions = serializers.JSONField(allow_null=True, required=False)
-
-
-class DefinitionSerializer(serializers.Serializer):
-    """A journey definition (DESIGN.md section 6)."""
-
-    name = serializers.CharField()
-    trigger = TriggerSerializer(required=False)
-    entry = EntrySerializer(required=False)
-    cancellation_key = serializers.CharField(
-        allow_null=True, required=False, help_text="Liquid, e.g. order-{{ data.order_id }}"
-    )
-    start = serializers.CharField(
-        allow_null=True, required=False, help_text="Defaults to the first step's key"
-    )
-    steps = serializers.ListField(
-        child=serializers.DictField(),
-        help_text=(
-            "Each step has a unique key, a type (" + ", ".join(STEP_TYPES) + ") and the "
-            "type's fields; next-like fields name a step key or null (the run completes)."
-        ),
-    )
+@extend_schema_field(DEFINITION)
+class DefinitionField(serializers.JSONField):
+    """A journey definition document (DESIGN.md section 6), as documented by
+    ``definition_json_schema``; ``definition_normalize`` checks it."""
 
 
 class JourneySummarySerializer(serializers.Serializer):
@@ -110,7 +80,7 @@ class JourneyDetailSerializer(JourneySummarySerializer):
     has_unpublished_changes = serializers.BooleanField(
         help_text="The draft differs from the live version (always true before publishing)"
     )
-    definition = DefinitionSerializer()
+    definition = DefinitionField()
 
 
 class JourneyWithWarningsSerializer(JourneyDetailSerializer):
@@ -204,11 +174,8 @@ def _journey(workspace_id: int, journey_id: str) -> Journey:
 # --- views ----------------------------------------------------------------------------
 
 
-class JourneyPagination(CursorPagination):
+class JourneyPagination(StrictCursorPagination):
     ordering = ("-created_at", "-id")
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 500
 
 
 class JourneyListApi(WorkspaceApiView):
@@ -217,12 +184,10 @@ class JourneyListApi(WorkspaceApiView):
     @extend_schema(
         operation_id="journeys_list",
         summary="List journeys, newest first",
-        description="Cursor-paginated: follow ``next`` until it is null.",
-        parameters=[
-            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (max 500)"),
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="From next/previous"),
-        ],
-        responses={200: JourneyPageSerializer, **_errors(401, 429)},
+        description="Cursor-paginated: follow ``next`` until it is null. A ``limit`` out of "
+        "range or a ``cursor`` no page gave is a 400 naming it.",
+        parameters=cursor_parameters(JourneyPagination),
+        responses={200: JourneyPageSerializer, **error_responses(400, 401, 404, 429)},
     )
     def get(self, request: Request, workspace_id: str) -> Response:
         journeys = Journey.objects.filter(workspace=self.workspace).annotate(
@@ -235,7 +200,7 @@ class JourneyListApi(WorkspaceApiView):
     @extend_schema(
         operation_id="journeys_import",
         summary="Import a journey definition as a draft",
-        request=DefinitionSerializer,
+        request={"application/json": DEFINITION},
         responses={201: JourneyWithWarningsSerializer, **_errors(400, 401, 429)},
         description=(
             "Creates a draft from the document. Structural problems answer 400 listing "
@@ -266,7 +231,7 @@ class JourneyDetailApi(WorkspaceApiView):
         operation_id="journeys_update",
         summary="Replace a journey's draft definition",
         parameters=[JOURNEY_ID],
-        request=DefinitionSerializer,
+        request={"application/json": DEFINITION},
         responses={200: JourneyWithWarningsSerializer, **_errors(400, 401, 404, 409, 429)},
         description=(
             "A live journey keeps running its published version until it is published "
@@ -287,7 +252,7 @@ class JourneyExportApi(WorkspaceApiView):
         summary="Export a journey's draft definition",
         description="The canonical document: importing it creates an identical draft.",
         parameters=[JOURNEY_ID],
-        responses={200: DefinitionSerializer, **_errors(401, 404, 429)},
+        responses={200: DEFINITION, **_errors(401, 404, 429)},
     )
     def get(self, request: Request, workspace_id: str, journey_id: str) -> Response:
         return Response(definition_from_journey(_journey(self.workspace.pk, journey_id)))

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from customers.errors import InvalidRequest
+from customers.patterns import NOT_BLANK_PATTERN
+from customers.problems import problem_entry
 
 Problem = dict[str, Any]
 
@@ -70,13 +72,6 @@ CANCELLATION_KEY_MAX_LENGTH = 500  # Journey.cancellation_key
 
 DOCUMENT_FIELDS = ("name", "trigger", "entry", "cancellation_key", "start", "steps")
 TRIGGER_FIELDS = ("type", "event", "schema", "conditions")
-ENTRY_FIELDS = (
-    "allow_reentry",
-    "max_entries_per_customer",
-    "reentry_cooldown_seconds",
-    "restart_active",
-    "conditions",
-)
 
 
 class _Missing:
@@ -91,15 +86,28 @@ REQUIRED: Any = _Missing()
 
 # --- value checkers -------------------------------------------------------------------
 # Each takes the raw value and returns (normalised value, problem message or None). They
-# are only called for values that are present and not null.
+# are only called for values that are present and not null. Each carries the JSON Schema
+# of the values it accepts (``json_schema``), from which definition_schema.py states the
+# document's shape in the OpenAPI schema.
 
 Checker = Callable[[Any], tuple[Any, str | None]]
+
+
+def _accepts(schema: dict[str, Any]) -> Callable[[Checker], Checker]:
+    """Attach to a checker the JSON Schema of exactly the values it accepts."""
+
+    def attach(check: Checker) -> Checker:
+        check.json_schema = schema  # type: ignore[attr-defined]
+        return check
+
+    return attach
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+@_accepts({"type": "string", "pattern": NOT_BLANK_PATTERN})
 def _non_blank_text(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, str) or not value.strip():
         return value, "must be a non-empty string"
@@ -107,6 +115,7 @@ def _non_blank_text(value: Any) -> tuple[Any, str | None]:
 
 
 def _bounded_text(max_length: int) -> Checker:
+    @_accepts({"type": "string", "pattern": NOT_BLANK_PATTERN, "maxLength": max_length})
     def check(value: Any) -> tuple[Any, str | None]:
         value, problem = _non_blank_text(value)
         if problem is None and len(value) > max_length:
@@ -125,8 +134,10 @@ MAX_COUNT = 2**31 - 1
 
 
 def _integer(minimum: int | None, maximum: int = MAX_COUNT) -> Checker:
+    lowest = -maximum if minimum is None else minimum
+
+    @_accepts({"type": "integer", "minimum": lowest, "maximum": maximum})
     def check(value: Any) -> tuple[Any, str | None]:
-        lowest = -maximum if minimum is None else minimum
         if not _is_int(value):
             return value, "must be an integer"
         if value < lowest:
@@ -143,6 +154,7 @@ def _seconds(minimum: int | None) -> Checker:
     return _integer(minimum, MAX_DURATION_SECONDS)
 
 
+@_accepts({"type": "boolean"})
 def _boolean(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, bool):
         return value, "must be true or false"
@@ -150,8 +162,14 @@ def _boolean(value: Any) -> tuple[Any, str | None]:
 
 
 def _choice(choices: tuple[str, ...], *, upper: bool = False) -> Checker:
+    """One of ``choices``; with ``upper``, in any ASCII case (``post`` is ``POST``)."""
+    any_case = "|".join("".join(f"[{c.upper()}{c.lower()}]" for c in choice) for choice in choices)
+    schema = {"type": "string", "pattern": f"^({any_case})$"} if upper else {"enum": list(choices)}
+
+    @_accepts(schema)
     def check(value: Any) -> tuple[Any, str | None]:
-        if isinstance(value, str) and upper:
+        # ASCII only: Unicode case mapping would read "po\u017ft" (a long s) as POST.
+        if isinstance(value, str) and upper and value.isascii():
             value = value.upper()
         if value not in choices:
             return value, f"must be one of {', '.join(choices)}"
@@ -160,29 +178,34 @@ def _choice(choices: tuple[str, ...], *, upper: bool = False) -> Checker:
     return check
 
 
+@_accepts({"type": "string", "minLength": 1})
 def _target(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, str) or not value:
         return value, "must be a step key or null"
     return value, None
 
 
+@_accepts({"type": "string", "minLength": 1})
 def _required_target(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, str) or not value:
         return value, "must be a step key"
     return value, None
 
 
+@_accepts({"type": "object", "description": "A condition, checked when publishing"})
 def _condition(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, dict):
         return value, "must be a condition object (all/any/not of {field, op, value})"
     return value, None
 
 
+@_accepts({"description": "A Liquid string, or any JSON whose strings are Liquid"})
 def _json_body(value: Any) -> tuple[Any, str | None]:
     """A body is a Liquid string or any JSON value whose string leaves are Liquid."""
     return value, None
 
 
+@_accepts({"type": "object", "additionalProperties": {"type": "string"}})
 def _headers(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, dict):
         return value, "must be an object of header name to string"
@@ -194,6 +217,7 @@ def _headers(value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
+@_accepts({"type": "object"})
 def _attributes(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, dict):
         return value, "must be an object of attribute name to value"
@@ -264,6 +288,14 @@ STEP_FIELDS: dict[str, tuple[Field, ...]] = {
     ),
 }
 STEP_TYPES = ("send", "delay", *STEP_FIELDS)
+ENTRY_FIELD_CHECKS = (
+    Field("allow_reentry", _boolean, False),
+    Field("max_entries_per_customer", _integer(1)),
+    Field("reentry_cooldown_seconds", _seconds(0), 0),
+    Field("restart_active", _boolean, True),
+    Field("conditions", _condition),
+)
+ENTRY_FIELDS = tuple(field.name for field in ENTRY_FIELD_CHECKS)
 
 
 class ProblemCollector:
@@ -273,9 +305,9 @@ class ProblemCollector:
         self.problems: list[Problem] = []
 
     def add(self, message: str, *, step: str | None = None, field: str | None = None) -> None:
-        problem = {"step": step, "field": field, "message": message}
-        if problem not in self.problems:
-            self.problems.append(problem)
+        found = problem_entry(message, field=field, step=step)
+        if found not in self.problems:
+            self.problems.append(found)
 
     def fields(
         self,
@@ -436,17 +468,7 @@ def _normalize_entry(collector: ProblemCollector, raw: Any) -> dict[str, Any]:
         collector.add("entry must be an object", field="entry")
         raw = {}
     collector.unknown(raw, ENTRY_FIELDS, prefix="entry.")
-    return collector.fields(
-        raw,
-        (
-            Field("allow_reentry", _boolean, False),
-            Field("max_entries_per_customer", _integer(1)),
-            Field("reentry_cooldown_seconds", _seconds(0), 0),
-            Field("restart_active", _boolean, True),
-            Field("conditions", _condition),
-        ),
-        prefix="entry.",
-    )
+    return collector.fields(raw, ENTRY_FIELD_CHECKS, prefix="entry.")
 
 
 def _normalize_split_paths(
@@ -495,7 +517,7 @@ def _normalize_step(collector: ProblemCollector, raw: Any, index: int) -> dict[s
     if not isinstance(key, str) or not key:
         collector.add(f"{location}.key must be a non-empty string", field=f"{location}.key")
         key = None
-    elif len(key) > STEP_KEY_MAX_LENGTH or not STEP_KEY_PATTERN.match(key):
+    elif len(key) > STEP_KEY_MAX_LENGTH or not STEP_KEY_PATTERN.fullmatch(key):
         collector.add(
             f"step key {key!r} must be at most {STEP_KEY_MAX_LENGTH} letters, digits, '_' or '-'",
             step=key,

@@ -1,5 +1,6 @@
 """``POST journeys/{journey_id}/trigger``: the native trigger API (the Tappd seed)."""
 
+import copy
 from typing import Any
 
 from drf_spectacular.utils import (
@@ -15,12 +16,26 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.errors import InvalidRequest
+from customers.fields import StrictCharField
 from customers.http import WorkspaceApiView
-from customers.openapi import error_responses
+from customers.openapi import SchemaRules, error_responses
+from customers.patterns import NOT_BLANK_PATTERN
 from customers.ratelimit import TRIGGER_BUDGET
 from journeys.entry.core import Outcome
-from journeys.entry.idempotency import idempotency_guard
-from journeys.entry.service import Audience, TriggerResult, journey_trigger
+from journeys.entry.idempotency import (
+    HEADER,
+    KEY_PATTERN,
+    MAX_KEY_LENGTH,
+    idempotency_guard,
+    idempotency_key_get,
+)
+from journeys.entry.service import (
+    LIST_LIMITS,
+    Audience,
+    TriggerResult,
+    journey_trigger,
+    list_size_check,
+)
 
 #: The seed accepts camelCase twins of every field.
 ALIASES = {
@@ -33,45 +48,90 @@ ALIASES = {
 }
 
 
-class TriggerInput(serializers.Serializer):
+#: The identifiers that name one customer, and the lists that name many.
+SINGLE_NAMES = ("external_id", "email", "customer_id")
+BULK_NAMES = ("external_ids", "segment_ids")
+TWINS = {name: alias for alias, name in ALIASES.items()}
+
+
+class TriggerInput(SchemaRules, serializers.Serializer):
     """Single: one of external_id / email / customer_id. Bulk: external_ids and/or
-    segment_ids (intersection when both), minus exclude_external_ids. camelCase names
-    (externalId, customerId, externalIds, segmentIds, excludeExternalIds) and
-    ``properties`` for ``payload`` are accepted too."""
+    segment_ids (intersection when both), minus exclude_external_ids.
+
+    The seed's camelCase names (externalId, customerId, externalIds, segmentIds,
+    excludeExternalIds, and ``properties`` for ``payload``) are fields of their own with
+    the same rules; of two twins, the snake_case one is used unless it is not given.
+    """
 
     # No length limits on identifiers: an id of any shape that does not exist is a 404.
-    # Blank or null counts as not given: the seed's "Missing required parameter".
-    external_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
-    email = serializers.CharField(required=False, allow_blank=True, allow_null=True)
-    customer_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
-    payload = serializers.DictField(required=False, default=dict)
+    # Null counts as not given, for every field, and blank for the identifiers: the
+    # seed's "Missing required parameter".
+    external_id = StrictCharField(required=False, allow_blank=True, allow_null=True)
+    email = StrictCharField(required=False, allow_blank=True, allow_null=True)
+    customer_id = StrictCharField(required=False, allow_blank=True, allow_null=True)
+    payload = serializers.DictField(required=False, allow_null=True)
     external_ids = serializers.ListField(
-        child=serializers.CharField(max_length=255), required=False
+        child=StrictCharField(max_length=255), required=False, allow_null=True
     )
-    segment_ids = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
+    segment_ids = serializers.ListField(
+        child=StrictCharField(max_length=40), required=False, allow_null=True
+    )
     exclude_external_ids = serializers.ListField(
-        child=serializers.CharField(max_length=255), required=False
+        child=StrictCharField(max_length=255), required=False, allow_null=True
     )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise InvalidRequest("request body must be a JSON object")
+        return super().to_internal_value(data)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for alias, name in ALIASES.items():
+            fields[alias] = copy.deepcopy(fields[name])
+        return fields
+
+    @classmethod
+    def openapi_rules(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        """The list limits, and "name someone": an identifier that is not blank, or a
+        list (an empty list names nobody, and answers 200)."""
+        for name, limit in LIST_LIMITS.items():
+            for twin in (name, TWINS[name]):
+                schema["properties"][twin]["maxItems"] = limit
+        named = [*SINGLE_NAMES, *(a for a, n in ALIASES.items() if n in SINGLE_NAMES)]
+        listed = [*BULK_NAMES, *(a for a, n in ALIASES.items() if n in BULK_NAMES)]
+        schema["anyOf"] = [
+            {
+                "required": [name],
+                "properties": {name: {"type": "string", "pattern": NOT_BLANK_PATTERN}},
+            }
+            for name in named
+        ] + [{"required": [name], "properties": {name: {"type": "array"}}} for name in listed]
+        return schema
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Each list within its limit, under either name (a twin that is not used too)."""
+        for name, limit in LIST_LIMITS.items():
+            for twin in (name, TWINS[name]):
+                list_size_check(twin, attrs.get(twin), limit)
+        return attrs
+
+    def given(self, name: str) -> Any:
+        """The value of ``name``, or of its camelCase twin when ``name`` is not given."""
+        value = self.validated_data.get(name)
+        if value is None or value == "":
+            value = self.validated_data.get(TWINS.get(name, name))
+        return value
 
     def audience(self) -> Audience:
-        fields = self.validated_data
         return Audience(
-            customer_id=fields.get("customer_id"),
-            external_id=fields.get("external_id"),
-            email=fields.get("email"),
-            external_ids=fields.get("external_ids"),
-            segment_ids=fields.get("segment_ids"),
-            exclude_external_ids=fields.get("exclude_external_ids"),
+            customer_id=self.given("customer_id"),
+            external_id=self.given("external_id"),
+            email=self.given("email"),
+            external_ids=self.given("external_ids"),
+            segment_ids=self.given("segment_ids"),
+            exclude_external_ids=self.given("exclude_external_ids"),
         )
-
-
-def _canonical_names(data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise InvalidRequest("request body must be a JSON object")
-    canonical = {}
-    for name, value in data.items():
-        canonical.setdefault(ALIASES.get(name, name), value)
-    return canonical
 
 
 SingleOutput = inline_serializer(
@@ -124,10 +184,12 @@ class JourneyTriggerView(WorkspaceApiView):
         request=TriggerInput,
         parameters=[
             OpenApiParameter(
-                "Idempotency-Key",
+                HEADER,
+                {"type": "string", "pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH},
                 location=OpenApiParameter.HEADER,
                 required=False,
-                description="Same key and body within 24 h replays the first answer.",
+                description="Same key and body within 24 h replays the first answer; the "
+                "same key with another body is a 422.",
             ),
             OpenApiParameter(
                 "dry_run",
@@ -160,13 +222,16 @@ class JourneyTriggerView(WorkspaceApiView):
         },
         examples=[
             OpenApiExample("single", {"external_id": "user_123", "payload": {"order_id": "A1"}}),
-            OpenApiExample("bulk", {"segment_ids": ["seg_..."], "exclude_external_ids": ["u9"]}),
+            OpenApiExample(
+                "bulk", {"external_ids": ["user_1", "user_2"], "exclude_external_ids": ["user_2"]}
+            ),
         ],
     )
     def post(self, request: Request, workspace_id: str, journey_id: str) -> Response:
         dry_run = _flag(request.query_params, "dry_run")
-        parsed = TriggerInput(data=_canonical_names(request.data))
+        parsed = TriggerInput(data=request.data)
         if dry_run:  # writes nothing, not even an idempotency record
+            idempotency_key_get(request)
             return self.trigger(parsed, journey_id, dry_run=True)
         with idempotency_guard(request=request, workspace=self.workspace) as guard:
             if guard.replay is not None:
@@ -179,7 +244,7 @@ class JourneyTriggerView(WorkspaceApiView):
             workspace=self.workspace,
             journey_id=journey_id,
             audience=parsed.audience(),
-            payload=parsed.validated_data["payload"],
+            payload=parsed.given("payload") or {},
             dry_run=dry_run,
         )
         return Response(_body(result), status=_status(result))

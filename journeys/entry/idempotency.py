@@ -10,6 +10,7 @@ fails, its transaction (and the claim) rolls back and a retry executes afresh.
 import contextlib
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +27,10 @@ from journeys.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+#: Printable ASCII, 1 to 255 characters, no space at either end: what HTTP carries
+#: unchanged and the record's column holds (a NUL would be a database error). The
+#: OpenAPI schema states the same pattern.
+KEY_PATTERN = rf"^[\x21-\x7e]([\x20-\x7e]{{0,{MAX_KEY_LENGTH - 2}}}[\x21-\x7e])?$"
 
 
 def request_fingerprint(request: Request) -> str:
@@ -51,6 +56,21 @@ class IdempotencyGuard:
         return response
 
 
+def idempotency_key_get(request: Request) -> str | None:
+    """The request's ``Idempotency-Key``, or None without one; a malformed key is a 400
+    (also on a dry run, which ignores the key: the same request must not be refused
+    only once it is meant)."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not re.fullmatch(KEY_PATTERN, key):
+        raise InvalidRequest(
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters", field=HEADER
+        )
+    return key
+
+
 @contextlib.contextmanager
 def idempotency_guard(*, request: Request, workspace: Workspace) -> Iterator[IdempotencyGuard]:
     """One execution per ``Idempotency-Key``; its answer replayed for 24 hours.
@@ -64,13 +84,10 @@ def idempotency_guard(*, request: Request, workspace: Workspace) -> Iterator[Ide
                 return guard.replay
             return guard.complete(Response(...))
     """
-    key = request.headers.get(HEADER)
+    key = idempotency_key_get(request)
     if key is None:
         yield IdempotencyGuard()
         return
-    key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidRequest(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
     fingerprint = request_fingerprint(request)
     now = timezone.now()
     expired_before = now - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)

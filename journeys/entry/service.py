@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 
 from customers.errors import InvalidRequest
 from customers.models import Customer, Workspace
+from customers.problems import problem_entry
 from journeys.entry.core import EntryResult, Outcome, entry_constants, journey_enroll
 from journeys.entry.selectors import (
     TriggerTarget,
@@ -33,6 +34,12 @@ from segments.conditions import condition_evaluate
 MAX_EXTERNAL_IDS = 1000
 MAX_SEGMENT_IDS = 10
 MAX_EXCLUDED_EXTERNAL_IDS = 1000
+#: The audience's lists and how long each may be.
+LIST_LIMITS = {
+    "external_ids": MAX_EXTERNAL_IDS,
+    "segment_ids": MAX_SEGMENT_IDS,
+    "exclude_external_ids": MAX_EXCLUDED_EXTERNAL_IDS,
+}
 
 
 @dataclass(frozen=True)
@@ -179,9 +186,8 @@ class _Entry:
 
 
 def _trigger_bulk(workspace: Workspace, entry: _Entry, audience: Audience) -> TriggerResult:
-    _check_size("external_ids", audience.external_ids, MAX_EXTERNAL_IDS)
-    _check_size("segment_ids", audience.segment_ids, MAX_SEGMENT_IDS)
-    _check_size("exclude_external_ids", audience.exclude_external_ids, MAX_EXCLUDED_EXTERNAL_IDS)
+    for name, limit in LIST_LIMITS.items():
+        list_size_check(name, getattr(audience, name), limit)
     payload_check(entry.target.version.spec.trigger, entry.payload)
     query = audience_customers(
         workspace=workspace,
@@ -196,7 +202,8 @@ def _trigger_bulk(workspace: Workspace, entry: _Entry, audience: Audience) -> Tr
     return TriggerResult(bulk=True, entry=result, not_found=query.not_found, dry_run=entry.dry_run)
 
 
-def _check_size(name: str, values: Sequence[Any] | None, limit: int) -> None:
+def list_size_check(name: str, values: Sequence[Any] | None, limit: int) -> None:
+    """The seed's "Array size exceeded" for a list of the audience over its limit."""
     if values is not None and len(values) > limit:
         raise InvalidRequest(
             f"Array size exceeded: {name} has {len(values):,} entries; the maximum is {limit:,}"
@@ -219,9 +226,9 @@ def _parses_as_iso_datetime(value: str) -> bool:
     return True
 
 
-def payload_problems(trigger: TriggerSpec, payload: dict[str, Any]) -> list[str]:
+def payload_problems(trigger: TriggerSpec, payload: dict[str, Any]) -> list[dict[str, Any]]:
     """Type errors of payload fields declared in the trigger schema, and fields marked
-    ``required`` that are missing (or null).
+    ``required`` that are missing (or null), as the ``problems`` of a 400.
 
     Other missing fields are not errors: a run that reaches a step needing one fails
     there, which is what a caller with an evolving payload expects.
@@ -229,21 +236,23 @@ def payload_problems(trigger: TriggerSpec, payload: dict[str, Any]) -> list[str]
     problems = []
     for schema_field in trigger.schema:
         name, expected = schema_field.name, schema_field.type
+        where = f"payload.{name}"
         value = payload.get(name)
         if value is None:
             if schema_field.required:
-                problems.append(f"payload.{name} is required ({expected})")
+                problems.append(problem_entry(f"{where} is required ({expected})", field=where))
             continue
         check = _SCHEMA_CHECKS.get(expected)
         if check and not check(value):
-            problems.append(f"payload.{name}: expected {expected}, got {type(value).__name__}")
+            message = f"{where}: expected {expected}, got {type(value).__name__}"
+            problems.append(problem_entry(message, field=where))
     return problems
 
 
 def payload_check(trigger: TriggerSpec, payload: dict[str, Any]) -> None:
     problems = payload_problems(trigger, payload)
     if problems:
-        raise InvalidRequest(problems[0], problems=problems)
+        raise InvalidRequest(problems[0]["message"], problems=problems)
 
 
 def trigger_conditions_met(trigger: TriggerSpec, payload: dict[str, Any]) -> bool:

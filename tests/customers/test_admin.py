@@ -46,3 +46,14 @@ def test_customers_are_found_by_external_id(admin_client, ada, grace):
 
     assert ada.public_id in page or "ada@example.com" in page
     assert "grace@example.com" not in page
+
+
+def test_a_view_only_staff_user_cannot_revoke_keys(staff_client, api_key):
+    browser = staff_client("view_apikey")
+
+    listing = browser.get("/admin/customers/apikey/").content.decode()
+    browser.post("/admin/customers/apikey/", {"action": "revoke", "_selected_action": [api_key.pk]})
+
+    assert 'value="revoke"' not in listing
+    api_key.refresh_from_db()
+    assert not api_key.is_revoked

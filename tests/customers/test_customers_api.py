@@ -264,3 +264,49 @@ def test_schema_documents_the_customer_endpoints(client):
     assert set(identify["responses"]) >= {"200", "201", "400", "409"}
     detail = paths["/api/v1/workspaces/{workspace_id}/customers/{customer_id}"]
     assert set(detail) >= {"get", "patch", "delete"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"external_id": 12}, "external_id: must be a string (got number)"),
+        (
+            {"external_id": "x", "anonymous_id": True},
+            "anonymous_id: must be a string (got boolean)",
+        ),
+        ({"email": 5}, "email: must be a string (got number)"),
+        ({"external_id": "x", "timezone": 1}, "timezone: must be a string (got number)"),
+        (
+            {"external_id": "x", "channels": [{"type": "sms", "id": 15551234567}]},
+            "channels[0].id: must be a string (got number)",
+        ),
+    ],
+)
+def test_a_number_where_a_string_belongs_is_400_naming_the_field(client, api_base, body, message):
+    response = client.post(f"{api_base}/customers", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == message
+    assert not Customer.objects.exists()
+
+
+def test_a_number_where_a_string_belongs_is_400_on_update_too(client, api_base, ada):
+    response = client.patch(
+        f"{api_base}/customers/{ada.public_id}", {"external_id": 7}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "external_id: must be a string (got number)"
+    ada.refresh_from_db()
+    assert ada.external_id == "user_ada"
+
+
+def test_more_channels_than_the_schema_allows_is_400(client, api_base):
+    channels = [{"type": "sms", "id": f"+1555000{i:04d}"} for i in range(21)]
+
+    response = client.post(
+        f"{api_base}/customers", {"external_id": "x", "channels": channels}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("channels: ")

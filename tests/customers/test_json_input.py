@@ -5,7 +5,7 @@ import json
 import pytest
 
 from customers.models import Customer
-from customers.parsers import MAX_DEPTH
+from customers.strict_json import MAX_DEPTH
 from journeys.models import Enrollment
 from tests.factories import journey_create
 
@@ -92,3 +92,41 @@ def test_nan_and_infinity_literals_stay_refused(client, api_base):
 
     assert response.status_code == 400
     assert response.json()["error"] == "JSON parse error - NaN is not valid JSON"
+
+
+def test_a_parse_error_lists_its_problem_with_the_place(client, api_base):
+    body = json.dumps({"external_id": "n1", "attributes": {"k": "a\u0000b"}})
+
+    response = post(client, f"{api_base}/customers", body)
+
+    assert response.json()["problems"] == [
+        {
+            "step": None,
+            "field": "attributes.k",
+            "message": "attributes.k: NUL characters (\\u0000) are not allowed",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"external_id": "s1", "attributes": {"k": "\\ud800"}}',
+        '{"external_id": "s1", "attributes": {"\\udfff": 1}}',
+    ],
+)
+def test_a_lone_surrogate_is_a_400_not_a_database_error(client, api_base, raw):
+    response = post(client, f"{api_base}/customers", raw)
+
+    assert response.status_code == 400
+    assert "lone surrogates" in response.json()["error"]
+    assert not Customer.objects.exists()
+
+
+def test_a_surrogate_pair_is_one_character_and_welcome(client, api_base):
+    raw = '{"external_id": "s1", "attributes": {"k": "\\ud83d\\ude00"}}'
+
+    response = post(client, f"{api_base}/customers", raw)
+
+    assert response.status_code == 201
+    assert Customer.objects.get().attributes == {"k": "\U0001f600"}

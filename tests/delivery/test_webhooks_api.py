@@ -7,7 +7,11 @@ from django.urls import Resolver404, include, path, resolve
 
 from config import urls as project_urls
 from delivery.models import WebhookDelivery, WebhookEndpoint
-from delivery.state_webhooks.endpoints import EVENT_TYPES, webhook_endpoint_create
+from delivery.state_webhooks.endpoints import (
+    EVENT_TYPES,
+    webhook_endpoint_create,
+    webhook_secret_hint,
+)
 from delivery.state_webhooks.outbox import webhook_events_record
 
 
@@ -185,7 +189,7 @@ def test_schema_documents_the_webhook_operations(anonymous_client):
 # --- the admin's side of the same endpoints -------------------------------------------
 
 
-def test_admin_creates_an_endpoint_with_a_generated_secret(admin_client, workspace):
+def test_admin_creates_an_endpoint_and_shows_its_secret_once(admin_client, workspace):
     response = admin_client.post(
         "/admin/delivery/webhookendpoint/add/",
         {
@@ -195,14 +199,59 @@ def test_admin_creates_an_endpoint_with_a_generated_secret(admin_client, workspa
             "enabled": "on",
             "disabled_reason": "",
         },
+        follow=True,
     )
 
-    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response.status_code == 200, response.content.decode()[:2000]
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.secret.startswith("whsec_")
     assert endpoint.event_types == ["run.entered", "run.failed"]  # canonical order
+    assert response.content.decode().count(endpoint.secret) == 1
     page = admin_client.get(f"/admin/delivery/webhookendpoint/{endpoint.pk}/change/")
-    assert endpoint.secret in page.content.decode()
+    assert page.status_code == 200
+    assert endpoint.secret not in page.content.decode()
+    assert webhook_secret_hint(endpoint.secret) in page.content.decode()
+
+
+def test_a_view_only_staff_user_never_sees_a_secret(staff_client, workspace, other_workspace):
+    ours, secret = webhook_endpoint_create(workspace=workspace, url="https://a.example/")
+    theirs, their_secret = webhook_endpoint_create(
+        workspace=other_workspace, url="https://b.example/"
+    )
+    browser = staff_client("view_webhookendpoint")
+
+    listing = browser.get("/admin/delivery/webhookendpoint/")
+    pages = [browser.get(f"/admin/delivery/webhookendpoint/{e.pk}/change/") for e in (ours, theirs)]
+
+    assert listing.status_code == 200
+    assert [page.status_code for page in pages] == [200, 200]
+    for page in [listing, *pages]:
+        html = page.content.decode()
+        assert secret not in html
+        assert their_secret not in html
+        assert secret.removeprefix("whsec_")[:12] not in html
+    assert webhook_secret_hint(secret) in pages[0].content.decode()
+
+
+def test_a_view_only_staff_user_cannot_disable_endpoints(staff_client, workspace):
+    endpoint, _ = webhook_endpoint_create(workspace=workspace, url="https://a.example/")
+    browser = staff_client("view_webhookendpoint")
+
+    listing = browser.get("/admin/delivery/webhookendpoint/").content.decode()
+    browser.post(
+        "/admin/delivery/webhookendpoint/",
+        {"action": "disable", "_selected_action": [endpoint.pk]},
+    )
+
+    assert 'value="disable"' not in listing
+    endpoint.refresh_from_db()
+    assert endpoint.enabled
+
+
+def test_the_secret_hint_shows_only_a_prefix():
+    secret = "whsec_" + base64.b64encode(b"x" * 24).decode()
+
+    assert webhook_secret_hint(secret) == secret[:10] + "\u2026"
 
 
 def test_admin_rejects_a_non_http_url(admin_client, workspace):
@@ -228,3 +277,59 @@ def test_admin_shows_deliveries_read_only(admin_client, workspace):
     assert "run.completed" in listing.content.decode()
     assert admin_client.get("/admin/delivery/webhookdelivery/add/").status_code == 403
     assert 'name="_save"' not in detail.content.decode()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/in?x=1#f",
+        "http://127.0.0.1:8000/hook",
+        "http://user:secret@hooks.example.com/",
+        "HTTPS://HOOKS.EXAMPLE.COM",
+        "  https://a.example/  ",
+    ],
+)
+def test_urls_that_match_the_documented_pattern_are_accepted(client, api_base, url):
+    response = client.post(f"{api_base}/webhooks", {"url": url}, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["url"] == url.strip()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://a.example:65536/",
+        "http://[::1]/",
+        "http://exa mple.com/",
+        "http://a.example/\u0001",
+        "http://-a.example/",
+        "https://",
+    ],
+)
+def test_urls_that_do_not_match_the_documented_pattern_are_400(client, api_base, url):
+    response = client.post(f"{api_base}/webhooks", {"url": url}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "url: must be an absolute http:// or https:// URL"
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_url_given_as_a_number_is_400(client, api_base):
+    response = client.post(f"{api_base}/webhooks", {"url": 80}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "url: must be a string (got number)"
+
+
+def test_a_full_workspace_is_a_409_not_a_bad_request(client, api_base, workspace):
+    from delivery.state_webhooks.endpoints import MAX_ENDPOINTS_PER_WORKSPACE
+
+    for index in range(MAX_ENDPOINTS_PER_WORKSPACE):
+        webhook_endpoint_create(workspace=workspace, url=f"https://a.example/{index}")
+
+    response = client.post(f"{api_base}/webhooks", {"url": "https://b.example/"}, format="json")
+
+    assert response.status_code == 409
+    assert "at most 50 webhook endpoints" in response.json()["error"]
+    assert WebhookEndpoint.objects.count() == MAX_ENDPOINTS_PER_WORKSPACE

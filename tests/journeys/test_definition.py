@@ -819,3 +819,41 @@ def test_entry_rules_have_a_ceiling_too():
     assert problems_of(document)[0]["message"] == (
         "entry.reentry_cooldown_seconds must be at most 1,576,800,000"
     )
+
+
+def test_a_step_key_ending_in_a_newline_is_refused():
+    document = copy.deepcopy(EVERY_STEP_TYPE)
+    document["steps"][0]["key"] = "email\n"
+
+    assert ("email\n", "key") in located(problems_of(document))
+
+
+@pytest.mark.parametrize(
+    ("method", "accepted"), [("post", True), ("Put", True), ("po\u017ft", False)]
+)
+def test_a_webhook_method_is_read_in_any_ascii_case_only(method, accepted):
+    document = copy.deepcopy(EVERY_STEP_TYPE)
+    document["steps"][1]["method"] = method
+
+    if accepted:
+        assert definition_normalize(document)["steps"][1]["method"] == method.upper()
+    else:
+        assert ("hook", "method") in located(problems_of(document))
+
+
+def test_the_definition_schema_documents_every_field_of_every_step():
+    from journeys.authoring.definition import DELAY_FIELDS, SEND_FIELDS, STEP_FIELDS
+    from journeys.authoring.definition_schema import step_json_schema
+
+    documented = {}
+    for branch in step_json_schema()["oneOf"]:
+        step_type = branch["properties"]["type"]["enum"][0]
+        documented.setdefault(step_type, set()).update(branch["properties"])
+
+    tables = {"send": SEND_FIELDS, "delay": DELAY_FIELDS}
+    for step_type, variants in tables.items():
+        fields = {field.name for fields in variants.values() for field in fields}
+        assert fields <= documented[step_type], step_type
+    for step_type, fields in STEP_FIELDS.items():
+        assert {field.name for field in fields} <= documented[step_type], step_type
+    assert documented["split"] == {"key", "type", "paths"}

@@ -111,3 +111,28 @@ def test_concurrent_duplicates_execute_once_and_all_get_the_same_answer(
     assert Enrollment.objects.filter(journey=journey).count() == 1
     assert Counter(code for code, _ in answers) == {202: 20}
     assert len({body["run_id"] for _, body in answers}) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", ["\u00e9t\u00e9", "a\tb", "x" * 256])
+def test_a_key_outside_printable_ascii_or_too_long_is_400(client, url, ada, key):
+    response = client.post(
+        url, {"external_id": "user_ada"}, format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "Idempotency-Key"
+    assert not Enrollment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_dry_run_checks_the_key_as_the_real_trigger_does(client, url, ada):
+    response = client.post(
+        f"{url}?dry_run=true",
+        {"external_id": "user_ada"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="\u00e9",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "Idempotency-Key"

@@ -54,6 +54,18 @@ def test_pause_and_archive_actions_change_status(admin_client, live_journey, bro
     assert live_journey.status == Journey.Status.ARCHIVED
 
 
+@pytest.mark.parametrize("action", ["publish_journeys", "pause_journeys", "archive_journeys"])
+def test_a_view_only_staff_user_cannot_change_a_journey_status(staff_client, live_journey, action):
+    browser = staff_client("view_journey")
+
+    listing = browser.get("/admin/journeys/journey/").content.decode()
+    run_action(browser, action, [live_journey])
+
+    assert f'value="{action}"' not in listing
+    live_journey.refresh_from_db()
+    assert live_journey.status == Journey.Status.LIVE
+
+
 def test_editing_steps_validates_them(admin_client, broken_draft):
     form = {
         "name": "Edited", "trigger_type": "api", "trigger_event": "", "trigger_schema": "[]",

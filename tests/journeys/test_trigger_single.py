@@ -205,8 +205,12 @@ def test_payload_values_of_the_wrong_schema_type_are_400(client, api_base, works
 
     assert bad.status_code == 400
     assert bad.json()["problems"] == [
-        "payload.total: expected number, got str",
-        "payload.at: expected datetime, got str",
+        {
+            "step": None,
+            "field": "payload.total",
+            "message": "payload.total: expected number, got str",
+        },
+        {"step": None, "field": "payload.at", "message": "payload.at: expected datetime, got str"},
     ]
     assert good.status_code == 202
 
@@ -323,3 +327,59 @@ def test_a_required_payload_field_missing_or_null_is_400_naming_it(
         assert response.json()["error"] == "payload.plan is required (string)"
     assert given.status_code == 202  # total is optional
     assert Enrollment.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"external_id": 42}, "external_id: must be a string (got number)"),
+        ({"externalId": 42}, "externalId: must be a string (got number)"),
+        ({"email": False}, "email: must be a string (got boolean)"),
+        ({"external_ids": [1, 2]}, "external_ids[0]: must be a string (got number)"),
+    ],
+)
+def test_a_number_where_a_string_belongs_is_400_naming_the_field(
+    client, api_base, journey, ada, body, message
+):
+    response = trigger(client, api_base, journey.public_id, body)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == message
+    assert not Enrollment.objects.exists()
+
+
+def test_a_null_or_blank_twin_never_hides_the_other(client, api_base, journey, ada):
+    body = {"external_id": None, "externalId": "user_ada", "payload": None, "properties": {"a": 1}}
+
+    response = trigger(client, api_base, journey.public_id, body)
+
+    assert response.status_code == 202
+    assert Enrollment.objects.get().context["payload"] == {"a": 1}
+
+
+def test_a_twin_that_is_not_used_is_still_checked(client, api_base, journey, ada):
+    body = {"external_id": "user_ada", "payload": {}, "properties": 5}
+
+    response = trigger(client, api_base, journey.public_id, body)
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("properties: ")
+    assert not Enrollment.objects.exists()
+
+
+def test_a_camelcase_list_over_its_limit_is_an_array_size_exceeded(client, api_base, journey):
+    body = {"segment_ids": [], "segmentIds": [f"seg_{i}" for i in range(11)]}
+
+    response = trigger(client, api_base, journey.public_id, body)
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Array size exceeded: segmentIds")
+
+
+def test_a_null_payload_is_no_payload(client, api_base, journey, ada):
+    response = trigger(
+        client, api_base, journey.public_id, {"external_id": "user_ada", "payload": None}
+    )
+
+    assert response.status_code == 202
+    assert Enrollment.objects.get().context["payload"] == {}

@@ -126,8 +126,15 @@ def test_dynamic_segment_with_invalid_conditions_is_400_listing_problems(
 
     assert response.status_code == 400
     body = response.json()
-    assert body["problems"]
-    assert all(problem.startswith("conditions") for problem in body["problems"])
+    assert body["problems"] == [
+        {
+            "step": None,
+            "field": "conditions.all[1].op",
+            "message": "conditions.all[1].op: unknown operator 'bigger'; expected one of "
+            "eq, ne, gt, gte, lt, lte, contains, not_contains, starts_with, in, not_in, "
+            "exists, not_exists",
+        }
+    ]
     assert not Segment.objects.exists()
 
 
@@ -361,8 +368,11 @@ def test_dynamic_segment_reading_anything_but_customer_fields_is_400(client, api
     )
 
     assert response.status_code == 400
-    assert response.json()["problems"] == [
+    message = (
         f"conditions.field: {field!r} is not a customer field; a segment's conditions can "
         "only read customer.*"
+    )
+    assert response.json()["problems"] == [
+        {"step": None, "field": "conditions.field", "message": message}
     ]
     assert not Segment.objects.exists()
