@@ -227,9 +227,9 @@ def test_a_missing_field_is_400_naming_it(sprinklr, journey, ada, missing):
 @pytest.mark.parametrize(
     ("fields", "error"),
     [
-        ({"snId": 42}, "snId: Not a valid string."),
+        ({"snId": 42}, "snId: must be a string (got number)"),
         ({"snType": "   "}, "snType: This field may not be blank."),
-        ({"contextParams": {"total": 12}}, "contextParams.total: Not a valid string."),
+        ({"contextParams": {"total": 12}}, "contextParams.total: must be a string (got number)"),
         (
             {"contextParams": ["a"]},
             'contextParams: Expected a dictionary of items but got type "list".',
@@ -419,16 +419,16 @@ def test_new_profile_channels_become_identities_that_trigger_finds(sprinklr, jou
     assert Enrollment.objects.filter(state="active").get().customer == customer
 
 
-def test_new_profile_without_id_is_found_by_its_email(sprinklr, journey, workspace, ada):
-    body = seed_new_profile(journey)
-    body["unifiedProfile"] = {
-        "profiles": [{"channelType": "EMAIL", "channelId": "ada@example.com"}]
-    }
+def test_new_profile_with_a_known_address_completes_that_customer(sprinklr, journey, workspace):
+    known = Customer.objects.create(workspace=workspace, email="acme@sprinklr.com")
 
-    response = post(sprinklr, WITH_NEW_PROFILE, body)
+    response = post(sprinklr, WITH_NEW_PROFILE, seed_new_profile(journey))
 
     assert response.status_code == 204
-    assert Enrollment.objects.get().customer == ada
+    known.refresh_from_db()
+    assert (known.external_id, known.attributes) == ("id8", {"first_name": "Parth"})
+    assert Customer.objects.count() == 1
+    assert Enrollment.objects.get().customer == known
 
 
 def test_new_profile_for_an_unknown_journey_is_404_and_writes_nothing(sprinklr, journey):
@@ -450,24 +450,13 @@ def test_new_profile_whose_trigger_fails_leaves_no_profile(sprinklr, workspace):
     assert not Customer.objects.exists()
 
 
-def test_new_profile_needs_an_id_or_an_email(sprinklr, journey):
-    body = seed_new_profile(journey)
-    body["unifiedProfile"] = {"profiles": [{"channelType": "SMS", "channelId": "+1555"}]}
-
-    response = post(sprinklr, WITH_NEW_PROFILE, body)
-
-    assert response.status_code == 400
-    assert response.json()["error"] == (
-        "unifiedProfile: an id or an EMAIL profile is required to find or create the profile"
-    )
-    assert not Customer.objects.exists()
-
-
 @pytest.mark.parametrize(
     ("profile", "error"),
     [
         (None, "unifiedProfile: This field may not be null."),
-        ({"id": 8}, "unifiedProfile.id: Not a valid string."),
+        ({"id": 8}, "unifiedProfile.id: must be a string (got number)"),
+        ({"contact": {}}, "unifiedProfile.id: This field is required."),
+        ({"id": "  "}, "unifiedProfile.id: This field may not be blank."),
         (
             {"id": "id8", "createdTime": "1599816142000"},
             "unifiedProfile.createdTime: A valid integer is required.",

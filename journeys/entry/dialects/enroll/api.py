@@ -13,7 +13,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from customers.openapi import error_responses
+from customers.fields import StrictCharField
+from customers.openapi import SchemaRules, error_responses
 from journeys.entry.dialects.enroll.service import (
     MAX_CONTACTS,
     MAX_LISTS,
@@ -21,11 +22,7 @@ from journeys.entry.dialects.enroll.service import (
     EnrollInvalid,
     journey_contacts_enroll,
 )
-from journeys.entry.dialects.views import (
-    IDEMPOTENCY_KEY_PARAMETER,
-    DialectTriggerView,
-    StrictCharField,
-)
+from journeys.entry.dialects.views import IDEMPOTENCY_KEY_PARAMETER, DialectTriggerView
 
 #: Longer than any e-mail address can be (RFC 5321), as the customers' column is.
 MAX_ADDRESS_LENGTH = 320
@@ -33,21 +30,35 @@ MAX_ADDRESS_LENGTH = 320
 
 def _addresses_field(limit: int, help_text: str) -> serializers.ListField:
     return serializers.ListField(
-        child=StrictCharField(max_length=MAX_ADDRESS_LENGTH, allow_blank=True),
+        child=StrictCharField(max_length=MAX_ADDRESS_LENGTH),
         max_length=limit,
         required=False,
         allow_null=True,
-        help_text=help_text,
+        help_text=help_text + " Trimmed and lower-cased; null is the same as none.",
     )
 
 
-class EnrollInput(serializers.Serializer):
+ADDRESS_LISTS = ("contact_email_addresses", "list_email_addresses")
+
+
+class EnrollInput(SchemaRules, serializers.Serializer):
+    """Contacts by e-mail address and lists by list address: at least one address."""
+
     contact_email_addresses = _addresses_field(
         MAX_CONTACTS, f"Contacts to enroll, by e-mail address (at most {MAX_CONTACTS:,})."
     )
     list_email_addresses = _addresses_field(
         MAX_LISTS, f"Lists whose members to enroll, by list address (at most {MAX_LISTS})."
     )
+
+    @classmethod
+    def openapi_rules(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        """At least one address, in either list (else the seed's 422 in the base shape)."""
+        schema["anyOf"] = [
+            {"required": [name], "properties": {name: {"type": "array", "minItems": 1}}}
+            for name in ADDRESS_LISTS
+        ]
+        return schema
 
 
 def _addresses(help_text: str) -> serializers.ListField:
@@ -129,9 +140,6 @@ class JourneyEnrollView(DialectTriggerView):
         examples=[
             OpenApiExample(
                 "contacts", {"contact_email_addresses": ["user1@example.com"]}, request_only=True
-            ),
-            OpenApiExample(
-                "lists", {"list_email_addresses": ["team@company.com"]}, request_only=True
             ),
             OpenApiExample(
                 "no addresses",

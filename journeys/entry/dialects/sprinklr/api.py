@@ -7,32 +7,35 @@ the run when there is one).
 
 from typing import Any
 
-from django.core.validators import RegexValidator, validate_email
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.errors import InvalidRequest
-from customers.openapi import error_responses
+from customers.fields import StrictCharField
+from customers.openapi import SchemaRules, error_responses
+from customers.patterns import PYTHON_WHITESPACE_CLASS
 from journeys.entry.dialects.sprinklr.authentication import SprinklrKeyAuthentication
 from journeys.entry.dialects.sprinklr.service import (
-    EMAIL,
     UnifiedProfile,
-    sn_type_normalize,
+    is_email_type,
     sprinklr_trigger,
     sprinklr_trigger_with_new_profile,
 )
-from journeys.entry.dialects.views import (
-    IDEMPOTENCY_KEY_PARAMETER,
-    DialectTriggerView,
-    StrictCharField,
-)
+from journeys.entry.dialects.views import IDEMPOTENCY_KEY_PARAMETER, DialectTriggerView
 
 #: The seed's table spells them snID and journeyID, its examples snId and journeyId.
 ALIASES = {"snID": "snId", "journeyID": "journeyId"}
 #: Channel profiles of one unified profile (the customers API's limit on channels).
 MAX_PROFILES = 20
+#: ``EMAIL`` in any case, spaces around: the type whose channelId is an e-mail address
+#: (:func:`is_email_type`, as a pattern the schema can state).
+EMAIL_TYPE_PATTERN = (
+    f"^[{PYTHON_WHITESPACE_CLASS}]*[Ee][Mm][Aa][Ii][Ll][{PYTHON_WHITESPACE_CLASS}]*$"
+)
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -42,16 +45,6 @@ class StrictIntegerField(serializers.IntegerField):
         if not isinstance(data, int) or isinstance(data, bool):
             self.fail("invalid")
         return super().to_internal_value(data)
-
-
-#: Not blank: some character that is not a space (the values are used trimmed).
-NOT_BLANK = RegexValidator(r"\S", "This field may not be blank.")
-
-
-def _identifier(max_length: int, help_text: str) -> StrictCharField:
-    return StrictCharField(
-        max_length=max_length, trim_whitespace=False, validators=[NOT_BLANK], help_text=help_text
-    )
 
 
 def _context_params() -> serializers.DictField:
@@ -65,51 +58,65 @@ def _context_params() -> serializers.DictField:
 
 def _journey_id() -> StrictCharField:
     return StrictCharField(
-        max_length=255,
-        trim_whitespace=False,
-        help_text="The journey to trigger (jrn_...); journeyID works too.",
+        max_length=255, help_text="The journey to trigger (jrn_...); journeyID works too."
     )
 
 
 class SprinklrTriggerInput(serializers.Serializer):
-    snType = _identifier(40, "EMAIL, SMS, WHATSAPP_BUSINESS or another channel type.")
-    snId = _identifier(320, "The profile's id on that channel; snID works too.")
+    snType = StrictCharField(
+        max_length=40, help_text="EMAIL, SMS, WHATSAPP_BUSINESS or another channel type."
+    )
+    snId = StrictCharField(
+        max_length=320, help_text="The profile's id on that channel; snID works too."
+    )
     journeyId = _journey_id()
     contextParams = _context_params()
 
 
-class ChannelProfileInput(serializers.Serializer):
-    channelType = _identifier(40, "EMAIL, SMS, WHATSAPP_BUSINESS...")
-    channelId = _identifier(320, "The address or id on that channel (an EMAIL one: an address).")
-    name = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=200)
+class ChannelProfileInput(SchemaRules, serializers.Serializer):
+    """One of the profile's channels: an EMAIL one is its address, any other a channel
+    identity."""
+
+    channelType = StrictCharField(max_length=40, help_text="EMAIL, SMS, WHATSAPP_BUSINESS...")
+    channelId = StrictCharField(
+        max_length=320, help_text="The address or id on that channel (EMAIL: an address)."
+    )
+    name = StrictCharField(
+        required=False, allow_blank=True, allow_null=True, max_length=200, help_text="Not kept."
+    )
+
+    @classmethod
+    def openapi_rules(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        """An EMAIL profile's channelId is an e-mail address."""
+        schema["anyOf"] = [
+            {"properties": {"channelType": {"not": {"pattern": EMAIL_TYPE_PATTERN}}}},
+            {"properties": {"channelId": {"format": "email"}}},
+        ]
+        return schema
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if is_email_type(attrs["channelType"]):
+            try:
+                validate_email(attrs["channelId"])
+            except DjangoValidationError:
+                raise serializers.ValidationError(
+                    {"channelId": ["Enter a valid email address."]}
+                ) from None
+        return attrs
 
 
 class UnifiedProfileInput(serializers.Serializer):
-    id = StrictCharField(
-        required=False,
-        allow_null=True,
-        max_length=255,
-        trim_whitespace=False,
-        help_text="Kept as the external_id (trimmed).",
-    )
+    """Sprinklr's unified profile: created, or updated when its id (or its first EMAIL
+    address) is known."""
+
+    id = StrictCharField(max_length=255, help_text="The profile's id, kept as its external_id.")
     contact = serializers.DictField(
         required=False, default=dict, help_text="firstName... kept as first_name..."
     )
     profiles = serializers.ListField(
         child=ChannelProfileInput(), required=False, default=list, max_length=MAX_PROFILES
     )
-    createdTime = StrictIntegerField(required=False, allow_null=True)
-
-    def validate_profiles(self, profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for index, profile in enumerate(profiles):
-            if sn_type_normalize(profile["channelType"]) == EMAIL:
-                try:
-                    validate_email(profile["channelId"].strip())
-                except Exception:
-                    raise serializers.ValidationError(
-                        {index: {"channelId": ["Enter a valid email address."]}}
-                    ) from None
-        return profiles
+    createdTime = StrictIntegerField(required=False, allow_null=True, help_text="Not kept.")
 
 
 class SprinklrTriggerWithNewProfileInput(serializers.Serializer):
@@ -215,7 +222,7 @@ class SprinklrTriggerWithNewProfileView(DialectTriggerView):
             workspace=self.workspace,
             journey_id=fields["journeyId"],
             profile=UnifiedProfile(
-                id=profile.get("id"),
+                id=profile["id"],
                 contact=profile["contact"],
                 profiles=[(p["channelType"], p["channelId"]) for p in profile["profiles"]],
             ),

@@ -22,14 +22,13 @@ from typing import Any
 
 from django.db import transaction
 
-from customers.errors import InvalidRequest, NotFound
+from customers.errors import NotFound
 from customers.models import Customer, Workspace, normalize_email
 from customers.selectors import active_customers, customer_by_channel
 from customers.services import customer_identify
 from journeys.entry.selectors import journey_for_trigger
 from journeys.entry.service import Audience, TriggerResult, journey_trigger
 
-EMAIL = "EMAIL"
 #: snTypes whose id is a phone number, and the channel identity types that hold it.
 PHONE_TYPES = {"SMS": ("sms",), "WHATSAPP_BUSINESS": ("whatsapp", "sms")}
 
@@ -45,10 +44,15 @@ def sn_type_normalize(sn_type: str) -> str:
     return re.sub(r"\s+", "_", sn_type.strip()).upper()
 
 
+def is_email_type(sn_type: str) -> bool:
+    """``EMAIL`` in any case. Compared lower-cased: ``str.upper`` would also read a
+    dotless i (U+0131) as ``I``."""
+    return sn_type.strip().lower() == "email"
+
+
 def profile_find(*, workspace: Workspace, sn_type: str, sn_id: str) -> Customer | None:
     """The active customer ``snType``/``snId`` names (see the module docstring)."""
-    sn_type = sn_type_normalize(sn_type)
-    if sn_type == EMAIL:
+    if is_email_type(sn_type):
         email = normalize_email(sn_id)
         customer = active_customers(workspace).filter(email=email).first()
         if customer is not None:
@@ -56,6 +60,7 @@ def profile_find(*, workspace: Workspace, sn_type: str, sn_id: str) -> Customer 
         return customer_by_channel(
             workspace=workspace, channel_types=["email"], channel_ids=[email]
         )
+    sn_type = sn_type_normalize(sn_type)
     sn_id = sn_id.strip()
     if sn_type in PHONE_TYPES:
         digits = sn_id.removeprefix("+")
@@ -97,7 +102,7 @@ def sprinklr_trigger(
 class UnifiedProfile:
     """Sprinklr's ``unifiedProfile``: its id, contact fields and channel profiles."""
 
-    id: str | None = None
+    id: str
     contact: dict[str, Any] = field(default_factory=dict)
     #: ``(channelType, channelId)`` pairs, in the order given.
     profiles: list[tuple[str, str]] = field(default_factory=list)
@@ -119,16 +124,10 @@ def sprinklr_trigger_with_new_profile(
     trigger that fails (unknown journey, bad payload) leaves no profile behind.
     """
     journey_for_trigger(workspace=workspace, journey_id=journey_id)
-    external_id = (profile.id or "").strip() or None
     email, channels = _channels(profile.profiles)
-    if external_id is None and email is None:
-        raise InvalidRequest(
-            "unifiedProfile: an id or an EMAIL profile is required to find or create the profile",
-            field="unifiedProfile",
-        )
     customer, _ = customer_identify(
         workspace=workspace,
-        external_id=external_id,
+        external_id=profile.id,
         email=email,
         attributes=_attributes(profile.contact),
         channels=channels,
@@ -146,7 +145,7 @@ def _channels(profiles: list[tuple[str, str]]) -> tuple[str | None, list[dict[st
     email = None
     channels = []
     for sn_type, channel_id in profiles:
-        if sn_type_normalize(sn_type) == EMAIL:
+        if is_email_type(sn_type):
             address = normalize_email(channel_id)
             if email is None:
                 email = address
