@@ -39,7 +39,8 @@ SQLITE_SUITES = tests/journeys/test_trigger_single.py tests/journeys/test_trigge
 	tests/segments/test_segments_api.py tests/test_db_rows.py \
 	tests/journeys/test_exit_events.py tests/journeys/test_claims.py \
 	tests/journeys/test_trigger_dry_run.py tests/journeys/test_entry_statement.py \
-	tests/customers/test_json_input.py tests/test_api_errors.py
+	tests/customers/test_json_input.py tests/test_api_errors.py \
+	tests/journeys/dialects/test_enroll.py tests/journeys/dialects/test_sprinklr.py
 
 test-sqlite: venv
 	env -u REDIS_URL -u CELERY_BROKER_URL DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 \
