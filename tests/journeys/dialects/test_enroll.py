@@ -662,3 +662,21 @@ def test_a_contact_lost_to_a_concurrent_trigger_is_reported_already_enrolled(cli
         "not_enrolled": nobody_left_out(already_enrolled=[people[0].email]),
     }
     assert Enrollment.objects.filter(customer=people[0]).count() == 1
+
+
+# --- The OpenAPI schema ----------------------------------------------------------------
+
+
+def test_the_schema_documents_the_vendors_answers(anonymous_client):
+    schema = anonymous_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    operation = schema["paths"]["/compat/enroll/v1/journeys/{journey_id}/enroll"]["post"]
+    responses = operation["responses"]
+    assert {"200", "400", "401", "404", "413", "415", "422", "429"} <= set(responses)
+    assert responses["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/EnrollResponse"
+    }
+    error = schema["components"]["schemas"]["EnrollError"]["properties"]["error"]
+    assert [branch["type"] for branch in error["oneOf"]] == ["string", "object"]
+    assert operation["security"] == [{"ApiKey": []}]
+    assert any(p["name"] == "Idempotency-Key" for p in operation["parameters"])

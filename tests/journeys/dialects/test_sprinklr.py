@@ -502,3 +502,23 @@ def test_new_profile_replays_with_the_same_idempotency_key(sprinklr, journey):
     assert second["Idempotent-Replayed"] == "true"
     assert IdempotencyRecord.objects.count() == 1
     assert Enrollment.objects.count() == 1
+
+
+# --- The OpenAPI schema ----------------------------------------------------------------
+
+
+def test_the_schema_documents_both_headers_and_the_204(anonymous_client):
+    schema = anonymous_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    for url in (TRIGGER, WITH_NEW_PROFILE):
+        operation = schema["paths"][url]["post"]
+        assert operation["security"] == [{"ApiKey": []}, {"SprinklrKey": []}]
+        assert "content" not in operation["responses"]["204"]
+        assert {"400", "401", "404", "422", "429"} <= set(operation["responses"])
+    assert schema["components"]["securitySchemes"]["SprinklrKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Key",
+        "description": schema["components"]["securitySchemes"]["SprinklrKey"]["description"],
+    }
+    assert "409" in schema["paths"][WITH_NEW_PROFILE]["post"]["responses"]
