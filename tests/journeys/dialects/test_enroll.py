@@ -6,7 +6,6 @@ product adds (idempotency, rate limits, its own entry rules)."""
 import threading
 import time
 from collections import Counter
-from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -359,16 +358,9 @@ def test_the_journeys_maximum_and_conditions_add_their_own_reasons(client, works
             "conditions": {"field": "customer.plan", "op": "eq", "value": "vip"},
         },
     )
-    for _ in range(2):
-        Enrollment.objects.create(
-            workspace=workspace,
-            journey=journey,
-            version=journey.live_version,
-            customer=ada,
-            state=Enrollment.State.COMPLETED,
-            entered_at=timezone.now() - timedelta(days=3),
-            finished_at=timezone.now() - timedelta(days=2),
-        )
+    for _ in range(2):  # two completed entries, two days ago: the maximum
+        (run,) = runs_waiting_create(journey, [ada], wake_at=timezone.now())
+        run_finish(run, state=Enrollment.State.COMPLETED, ago_seconds=2 * 86400)
 
     response = enroll(
         client, journey, {"contact_email_addresses": ["ada@example.com", "grace@example.com"]}

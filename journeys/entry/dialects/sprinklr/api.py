@@ -9,7 +9,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -136,13 +141,36 @@ def _parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[st
     return parsed.validated_data
 
 
-NO_CONTENT = OpenApiResponse(description="Triggered: the profile was handed to the journey")
+def _answers(
+    not_found: str, more: dict[int, OpenApiResponse] | None = None
+) -> dict[int, OpenApiResponse]:
+    """204, and the errors both endpoints answer (400, 413 and 415 are added for every
+    operation with a body, see ``customers.openapi.standard_responses``)."""
+    error = error_responses(404)[404].response
+    return {
+        204: OpenApiResponse(description="Triggered: the profile was handed to the journey"),
+        **error_responses(400, 401),
+        404: OpenApiResponse(error, description=not_found),
+        **(more or {}),
+        **error_responses(422, 429),
+    }
 
 
-class SprinklrTriggerView(DialectTriggerView):
+class SprinklrView(DialectTriggerView):
+    """Sprinklr's credentials (``Key`` or ``Authorization``); ``trigger`` reads the body
+    and returns the 204."""
+
     authentication_classes = [SprinklrKeyAuthentication]
 
-    @extend_schema(
+    def post(self, request: Request) -> Response:
+        return self.idempotent(request, lambda: self.trigger(request.data))
+
+    def trigger(self, data: Any) -> Response:
+        raise NotImplementedError
+
+
+@extend_schema_view(
+    post=extend_schema(
         operation_id="sprinklr_trigger",
         summary="Trigger a journey for a profile (Sprinklr dialect)",
         description="Sprinklr's trigger: the profile is found by snType/snId (EMAIL by"
@@ -152,14 +180,7 @@ class SprinklrTriggerView(DialectTriggerView):
         tags=["dialect: sprinklr"],
         request=SprinklrTriggerInput,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        responses={
-            204: NO_CONTENT,
-            **error_responses(400, 401),
-            404: OpenApiResponse(
-                error_responses(404)[404].response, description="Unknown journey or profile"
-            ),
-            **error_responses(422, 429),
-        },
+        responses=_answers("Unknown journey or profile"),
         examples=[
             OpenApiExample(
                 "trigger",
@@ -173,9 +194,8 @@ class SprinklrTriggerView(DialectTriggerView):
             )
         ],
     )
-    def post(self, request: Request) -> Response:
-        return self.idempotent(request, lambda: self.trigger(request.data))
-
+)
+class SprinklrTriggerView(SprinklrView):
     def trigger(self, data: Any) -> Response:
         fields = _parse(SprinklrTriggerInput, data)
         sprinklr_trigger(
@@ -188,10 +208,8 @@ class SprinklrTriggerView(DialectTriggerView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class SprinklrTriggerWithNewProfileView(DialectTriggerView):
-    authentication_classes = [SprinklrKeyAuthentication]
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="sprinklr_trigger_with_new_profile",
         summary="Create or update a profile, then trigger a journey (Sprinklr dialect)",
         description="The unified profile becomes a customer (id as external_id, the first"
@@ -201,20 +219,18 @@ class SprinklrTriggerWithNewProfileView(DialectTriggerView):
         tags=["dialect: sprinklr"],
         request=SprinklrTriggerWithNewProfileInput,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        responses={
-            204: NO_CONTENT,
-            **error_responses(400, 401),
-            404: OpenApiResponse(error_responses(404)[404].response, description="Unknown journey"),
-            409: OpenApiResponse(
-                error_responses(409)[409].response,
-                description="The profile's e-mail address belongs to another profile",
-            ),
-            **error_responses(422, 429),
-        },
+        responses=_answers(
+            "Unknown journey",
+            {
+                409: OpenApiResponse(
+                    error_responses(409)[409].response,
+                    description="The profile's e-mail address belongs to another profile",
+                )
+            },
+        ),
     )
-    def post(self, request: Request) -> Response:
-        return self.idempotent(request, lambda: self.trigger(request.data))
-
+)
+class SprinklrTriggerWithNewProfileView(SprinklrView):
     def trigger(self, data: Any) -> Response:
         fields = _parse(SprinklrTriggerWithNewProfileInput, data)
         profile = fields["unifiedProfile"]
