@@ -374,6 +374,25 @@ def test_the_journeys_maximum_and_conditions_add_their_own_reasons(client, works
     }
 
 
+def test_trigger_conditions_unmet_name_everyone_as_not_meeting_them(client, workspace, users):
+    # The enroll API sends no payload, so a condition on it is never met.
+    journey = journey_create(
+        workspace, trigger={"conditions": {"field": "data.plan", "op": "eq", "value": "pro"}}
+    )
+
+    response = enroll(
+        client, journey, {"contact_email_addresses": ["user2@example.com", "user1@example.com"]}
+    )
+
+    assert response.json() == {
+        "enrolled_count": 0,
+        "not_enrolled": nobody_left_out(
+            conditions_not_met=["user1@example.com", "user2@example.com"]
+        ),
+    }
+    assert not Enrollment.objects.exists()
+
+
 def test_an_event_triggered_journey_is_422(client, workspace, users):
     journey = journey_create(workspace, trigger={"type": "event", "event": "Signed Up"})
 
