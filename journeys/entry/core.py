@@ -243,7 +243,7 @@ class _Candidates:
         *,
         journey: Journey,
         version: JourneyVersion,
-        rules: EntryRules,
+        rules: EntryRules | None = None,
         customers: QuerySet[Customer] | None = None,
         customer_pk: int | None = None,
         now: datetime,
@@ -252,7 +252,7 @@ class _Candidates:
         if (customers is None) == (customer_pk is None):
             raise TypeError("name the candidates by customers or by customer_pk, not both")
         self.journey, self.version, self.now, self.constants = journey, version, now, constants
-        self.rules = rules
+        self.rules = rules or version.spec.entry
         self.customers = customers
         self.customer_pk = customer_pk
 

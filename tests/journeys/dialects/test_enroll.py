@@ -13,6 +13,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from customers.models import ApiKey, Customer
+from journeys.entry.core import Outcome
+from journeys.entry.dialects.enroll.service import enroll_entry_rules
+from journeys.entry.service import Audience, journey_trigger
 from journeys.models import Enrollment, IdempotencyRecord, Journey
 from segments.models import Segment
 from tests.concurrency import in_parallel
@@ -691,3 +694,29 @@ def test_the_schema_documents_the_vendors_answers(anonymous_client):
     assert [branch["type"] for branch in error["oneOf"]] == ["string", "object"]
     assert operation["security"] == [{"ApiKey": []}]
     assert any(p["name"] == "Idempotency-Key" for p in operation["parameters"])
+
+
+def test_the_dialects_rules_hold_for_a_single_trigger_too(workspace, ada):
+    # The single-customer statement kept on the version is the journey's own rules
+    # compiled: a trigger with other rules must not use it.
+    journey = journey_create(workspace, entry={"allow_reentry": True})
+    single = Audience(external_id=ada.external_id)
+    first = journey_trigger(
+        workspace=workspace, journey_id=journey.public_id, audience=single, payload={}
+    )
+    run_finish(Enrollment.objects.get(), state="completed", ago_seconds=3600)
+
+    kept_out = journey_trigger(
+        workspace=workspace,
+        journey_id=journey.public_id,
+        audience=single,
+        payload={},
+        entry_rules=enroll_entry_rules,
+    )
+    let_in = journey_trigger(
+        workspace=workspace, journey_id=journey.public_id, audience=single, payload={}
+    )
+
+    assert first.outcome == Outcome.ENROLLED
+    assert kept_out.outcome == Outcome.RECENTLY_COMPLETED
+    assert let_in.outcome == Outcome.ENROLLED
