@@ -17,12 +17,19 @@ classified but lost such a race is reported as ``already_enrolled``.
 
 The verdict's CASE is ordered so that step 2 cannot change it: it depends on the
 conditions, the entry count, recent completions and, last, whether a run is active.
+
+A trigger may give each customer a payload of its own (``payloads``, the Spotzee
+dialect's per-user ``data``): the INSERT still writes every run at once, picking each
+run's context out of one JSON parameter by customer id, and entry conditions that read
+the payload are compiled once per distinct answer they give, not once per customer.
 """
 
 import contextlib
 import functools
 import json
-from collections import Counter
+import operator
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -35,6 +42,7 @@ from django.db.models import (
     Count,
     Exists,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -50,7 +58,7 @@ from journeys.engine import tasks
 from journeys.engine.exits import runs_exit
 from journeys.models import Enrollment, Journey, JourneyVersion
 from journeys.spec import EntryRules
-from segments.conditions import condition_to_q
+from segments.conditions import condition_evaluate, condition_to_q
 
 
 class Outcome(StrEnum):
@@ -77,12 +85,15 @@ class NewRun(NamedTuple):
 
 @dataclass
 class EntryResult:
-    """Counts per outcome, and, when asked for, each new run's id by customer pk."""
+    """Counts per outcome, and, when asked for (``return_runs``), each new run's id and
+    each candidate's outcome by customer pk."""
 
     outcomes: Counter = field(default_factory=Counter)
     restarted: int = 0
     runs: dict[int, "NewRun"] = field(default_factory=dict)
-    #: With ``report``: each candidate that was not enrolled, by customer pk, and why.
+    by_customer: dict[int, Outcome] = field(default_factory=dict)
+    #: With ``report``: each candidate that was not enrolled, by customer pk, and why
+    #: (a bulk entry's: no row travels back for those who were).
     not_enrolled: dict[int, Outcome] = field(default_factory=dict)
 
     @property
@@ -109,7 +120,14 @@ def entry_constants(*, payload: dict) -> dict:
     return {**payload, "api": {"payload": payload, "properties": payload}, "data": payload}
 
 
-def _verdict(*, journey: Journey, rules: EntryRules, now: datetime, constants: dict) -> Case:
+def _verdict(
+    *,
+    journey: Journey,
+    rules: EntryRules,
+    now: datetime,
+    constants: dict,
+    payloads: Mapping[int, dict] | None = None,
+) -> Case:
     """The CASE expression that classifies one candidate customer (see module docstring)."""
     runs = Enrollment.objects.filter(journey_id=journey.pk, customer_id=OuterRef("pk"))
     whens: list[When] = []
@@ -144,12 +162,47 @@ def _verdict(*, journey: Journey, rules: EntryRules, now: datetime, constants: d
     if not rules.conditions:
         return rule_verdict
     # A condition that is false *or unknown* (NULL) means "not met": keep it in WHEN.
-    met = condition_to_q(rules.conditions, constants=constants)
+    if payloads is None:
+        met = condition_to_q(rules.conditions, constants=constants)
+    else:
+        met = _conditions_met_each(rules.conditions, payloads)
     return Case(
         When(met, then=rule_verdict),
         default=Value(Outcome.CONDITIONS_NOT_MET.value),
         output_field=CharField(),
     )
+
+
+def _conditions_met_each(conditions: dict, payloads: Mapping[int, dict]) -> Q:
+    """Entry conditions for customers that each bring a payload of their own.
+
+    A leaf on the payload folds to true or false per customer, so customers whose
+    payload leaves give the same answers share one compiled condition: one group when no
+    leaf reads the payload (or all payloads agree), at most two per leaf otherwise.
+    """
+    leaves = list(_payload_leaves(conditions))
+    groups: dict[tuple[bool, ...], list[int]] = defaultdict(list)
+    for customer_pk, payload in payloads.items():
+        constants = entry_constants(payload=payload)
+        groups[tuple(condition_evaluate(leaf, constants) for leaf in leaves)].append(customer_pk)
+    compiled = [
+        (pks, condition_to_q(conditions, constants=entry_constants(payload=payloads[pks[0]])))
+        for pks in groups.values()
+    ]
+    if len(compiled) == 1:
+        return compiled[0][1]
+    return functools.reduce(operator.or_, (Q(pk__in=pks) & met for pks, met in compiled))
+
+
+def _payload_leaves(node: dict) -> Iterator[dict]:
+    """The leaves of a (valid) condition that read the trigger, not the customer."""
+    if "not" in node:
+        yield from _payload_leaves(node["not"])
+    elif "all" in node or "any" in node:
+        for child in node["all"] if "all" in node else node["any"]:
+            yield from _payload_leaves(child)
+    elif node["field"].split(".", 1)[0] != "customer":
+        yield node
 
 
 def _json_param_sql() -> str:
@@ -163,6 +216,7 @@ def journey_enroll(
     customers: QuerySet[Customer] | None = None,
     customer_pk: int | None = None,
     payload: dict[str, Any],
+    payloads: Mapping[int, dict[str, Any]] | None = None,
     profile: dict[str, Any] | None = None,
     tenant_id: str | None = None,
     return_runs: bool = False,
@@ -175,7 +229,10 @@ def journey_enroll(
     entry rules admit.
 
     ``customers`` must yield each customer at most once (filter with ``pk__in``
-    subqueries rather than joins). ``return_runs`` asks for the new runs' ids, which
+    subqueries rather than joins). ``payloads`` gives customers a payload of their own
+    (by customer pk; then every customer of ``customers`` must have one), which takes
+    the place of ``payload`` in their entry conditions and their run's context.
+    ``return_runs`` asks for the new runs' ids and each candidate's outcome, which
     single triggers answer with; bulk entry leaves it off so no rows travel back.
     ``report`` asks instead who was not enrolled and why (``not_enrolled``), for callers
     that answer per customer: only those rows travel back. ``rules`` replaces the
@@ -194,14 +251,21 @@ def journey_enroll(
         customer_pk=customer_pk,
         now=now,
         constants=entry_constants(payload=payload),
+        payloads=payloads,
     )
     if dry_run:
-        return _classify_only(candidates.queryset, report=report)
+        return _classify_only(candidates.queryset, by_customer=return_runs, report=report)
     batch = _RunBatch(
         journey=journey,
         version=version,
         context=run_context(payload=payload, profile=profile, tenant_id=tenant_id),
         now=now,
+        contexts=None
+        if payloads is None
+        else {
+            pk: run_context(payload=own, profile=profile, tenant_id=tenant_id)
+            for pk, own in payloads.items()
+        },
     )
     result = EntryResult()
     # One statement is atomic on its own; the restart UPDATE and SQLite's two
@@ -212,10 +276,22 @@ def journey_enroll(
             result.restarted = _runs_restart(journey, candidates.queryset, now)
         if report:
             tallies, result.not_enrolled = _enroll_reporting(candidates, batch)
+            verdicts = {}
         elif connection.vendor == "postgresql":
-            tallies, result.runs = _enroll_in_one_statement(candidates, batch, return_runs)
+            tallies, result.runs, verdicts = _enroll_in_one_statement(
+                candidates, batch, return_runs
+            )
         else:
-            tallies, result.runs = _enroll_in_two_statements(candidates, batch, return_runs)
+            tallies, result.runs, verdicts = _enroll_in_two_statements(
+                candidates, batch, return_runs
+            )
+    for customer_id, verdict in verdicts.items():
+        if customer_id in result.runs:
+            result.by_customer[customer_id] = Outcome.ENROLLED
+        elif verdict in _ENROLLABLE:  # lost a race, as below
+            result.by_customer[customer_id] = Outcome.ALREADY_ENROLLED
+        else:
+            result.by_customer[customer_id] = Outcome(verdict)
     for verdict, candidate_count, inserted_count in tallies:
         result.outcomes[Outcome.ENROLLED] += inserted_count
         if verdict in _ENROLLABLE:
@@ -248,6 +324,7 @@ class _Candidates:
         customer_pk: int | None = None,
         now: datetime,
         constants: dict,
+        payloads: Mapping[int, dict] | None = None,
     ) -> None:
         if (customers is None) == (customer_pk is None):
             raise TypeError("name the candidates by customers or by customer_pk, not both")
@@ -255,6 +332,7 @@ class _Candidates:
         self.rules = rules or version.spec.entry
         self.customers = customers
         self.customer_pk = customer_pk
+        self.payloads = payloads
 
     @functools.cached_property
     def queryset(self) -> QuerySet[Customer]:
@@ -263,15 +341,23 @@ class _Candidates:
             customers = Customer.objects.filter(pk=self.customer_pk)
         return customers.order_by().annotate(
             verdict=_verdict(
-                journey=self.journey, rules=self.rules, now=self.now, constants=self.constants
+                journey=self.journey,
+                rules=self.rules,
+                now=self.now,
+                constants=self.constants,
+                payloads=self.payloads,
             )
         )
 
     def source_sql(self) -> tuple[str, list[Any]]:
         """``SELECT id, verdict`` of the candidates."""
         # The kept statement is the version's own rules compiled: not for other rules.
-        own_rules = self.rules == self.version.spec.entry
-        if self.customer_pk is not None and own_rules and not self.rules.conditions:
+        if (
+            self.customer_pk is not None
+            and self.payloads is None
+            and self.rules == self.version.spec.entry
+            and not self.rules.conditions
+        ):
             template = _one_customer_template(self.journey, self.version)
             if template is not None:
                 return template.sql, template.params(customer_pk=self.customer_pk, now=self.now)
@@ -342,8 +428,12 @@ def _same(value: Any, marker: Any) -> bool:
     return type(value) is type(marker) and value == marker
 
 
-def _classify_only(candidates: QuerySet[Customer], *, report: bool = False) -> EntryResult:
-    """What :func:`journey_enroll` would do: the verdicts counted, nothing written.
+def _classify_only(
+    candidates: QuerySet[Customer], *, by_customer: bool = False, report: bool = False
+) -> EntryResult:
+    """What :func:`journey_enroll` would do: the verdicts counted (and, ``by_customer``,
+    each candidate's outcome; ``report``, those that would not be enrolled), nothing
+    written.
 
     A concurrent trigger may still take a customer between this answer and a real
     entry; the real entry then reports that customer as ``already_enrolled``.
@@ -356,7 +446,15 @@ def _classify_only(candidates: QuerySet[Customer], *, report: bool = False) -> E
                 "pk", "verdict"
             )
         }
-    for verdict, count in _verdict_counts(candidates).items():
+    if by_customer:
+        verdicts = dict(candidates.values_list("id", "verdict"))
+        counts = dict(Counter(verdicts.values()))
+    else:
+        verdicts, counts = {}, _verdict_counts(candidates)
+    for customer_id, verdict in verdicts.items():
+        enrollable = verdict in _ENROLLABLE
+        result.by_customer[customer_id] = Outcome.ENROLLED if enrollable else Outcome(verdict)
+    for verdict, count in counts.items():
         if verdict in _ENROLLABLE:
             result.outcomes[Outcome.ENROLLED] += count
             if verdict == _RESTART:
@@ -383,10 +481,13 @@ def _runs_restart(journey: Journey, candidates: QuerySet[Customer], now: datetim
 def _kick_after_commit(result: EntryResult, *, bulk: bool) -> None:
     """Start the new runs' first steps now instead of at the next sweep.
 
+    Runs the trigger knows by id (up to a batch of them) are walked by one task; more,
+    or a bulk entry's, are left to the sweep, which hands them out in batches.
+
     ``robust``: if the broker is down the trigger still succeeds; the sweep finds the
     runs, which are due in the database, within a second of the broker returning.
     """
-    if bulk:
+    if bulk or len(result.runs) > tasks.ADVANCE_BATCH:
         transaction.on_commit(tasks.runs_sweep.delay, robust=True)
     elif result.runs:
         run_pks = [run.pk for run in result.runs.values()]
@@ -401,12 +502,24 @@ _ONE_ACTIVE_RUN = f"(journey_id, customer_id) WHERE state = '{Enrollment.State.A
 
 @dataclass(frozen=True)
 class _RunBatch:
-    """What every run created by one entry shares: the INSERT's constant columns."""
+    """What every run created by one entry shares: the INSERT's constant columns; and
+    the context, unless customers have their own (``contexts``, by customer pk)."""
 
     journey: Journey
     version: JourneyVersion
     context: dict
     now: datetime
+    contexts: Mapping[int, dict] | None = None
+
+    def context_sql(self) -> tuple[str, list[Any]]:
+        """The context column's expression for the row of ``candidate``: the shared
+        context, or the candidate's own, picked by its id out of one JSON object."""
+        if self.contexts is None:
+            return _json_param_sql(), [json.dumps(self.context)]
+        own = json.dumps({str(pk): context for pk, context in self.contexts.items()})
+        if connection.vendor == "postgresql":
+            return "(%s::jsonb -> candidate.id::text)", [own]
+        return "json_extract(%s, '$.\"' || candidate.id || '\"')", [own]
 
     def insert_sql(self, source: str, *, returning: str = "") -> tuple[str, list[Any]]:
         """``INSERT ... SELECT`` of the enrollable rows of the CTE named ``source``,
@@ -416,6 +529,7 @@ class _RunBatch:
         in front, so the candidates' parameters come before these.
         """
         table = Enrollment._meta.db_table
+        context_sql, context_params = self.context_sql()
         # Ordered inserts take the unique index's locks in one order: two overlapping
         # bulk entries wait for each other instead of deadlocking. The subquery sorts
         # the customers' ids alone; sorting the rows to insert would carry each one's
@@ -425,7 +539,7 @@ class _RunBatch:
             f"INSERT INTO {table} (public_id, workspace_id, journey_id, version_id,"
             " customer_id, state, current_step, wake_at, context, exit_reason, error,"
             f" entered_at) SELECT {public_id_sql('run')}, %s, %s, %s, candidate.id, %s, %s, %s,"
-            f" {_json_param_sql()}, '', '', %s FROM (SELECT enrollable.id FROM {source}"
+            f" {context_sql}, '', '', %s FROM (SELECT enrollable.id FROM {source}"
             " AS enrollable WHERE enrollable.verdict IN (%s, %s) ORDER BY enrollable.id)"
             f" AS candidate WHERE true ON CONFLICT {_ONE_ACTIVE_RUN} DO NOTHING"
         )
@@ -439,7 +553,7 @@ class _RunBatch:
             Enrollment.State.ACTIVE.value,
             self.version.spec.start or "",
             now,
-            json.dumps(self.context),
+            *context_params,
             now,
             *_ENROLLABLE,
         ]
@@ -455,11 +569,13 @@ Tally = tuple[str, int, int]
 
 def _enroll_in_one_statement(
     candidates: _Candidates, batch: _RunBatch, return_runs: bool
-) -> tuple[list[Tally], dict[int, str]]:
+) -> tuple[list[Tally], dict[int, NewRun], dict[int, str]]:
     """PostgreSQL: classify and insert in one statement, so both see one snapshot.
 
     Counts computed by a separate SELECT could disagree with what the INSERT saw when
     another transaction commits in between; here every candidate is counted once.
+    Returns the tallies and, with ``return_runs``, the new runs and every candidate's
+    verdict by customer pk.
     """
     source_sql, source_params = candidates.source_sql()
     # Counted, not read, in bulk: a million rows of NULL keep less than their ids would.
@@ -484,27 +600,35 @@ def _enroll_in_one_statement(
         rows = cursor.fetchall()
     if not return_runs:
         counts = {verdict: candidate_count for verdict, candidate_count, _ in rows}
-        return _tallies(counts, inserted=rows[0][2] if rows else 0), {}
+        return _tallies(counts, inserted=rows[0][2] if rows else 0), {}, {}
     tallies: Counter = Counter()
     runs = {}
+    verdicts = {}
     for verdict, customer_id, run_pk, run_id in rows:
+        verdicts[customer_id] = verdict
         tallies[(verdict, "candidates")] += 1
         if run_id is not None:
             tallies[(verdict, "inserted")] += 1
             runs[customer_id] = NewRun(run_pk, run_id)
-    verdicts = {verdict for verdict, _ in tallies}
-    return [(v, tallies[(v, "candidates")], tallies[(v, "inserted")]) for v in verdicts], runs
+    kinds = {verdict for verdict, _ in tallies}
+    tallied = [(v, tallies[(v, "candidates")], tallies[(v, "inserted")]) for v in kinds]
+    return tallied, runs, verdicts
 
 
 def _enroll_in_two_statements(
     candidates: _Candidates, batch: _RunBatch, return_runs: bool
-) -> tuple[list[Tally], dict[int, str]]:
-    """SQLite (no INSERT inside WITH): classify, then insert.
+) -> tuple[list[Tally], dict[int, NewRun], dict[int, str]]:
+    """SQLite (no INSERT inside WITH): classify, then insert (returns as above).
 
     The embedded default's transactions are IMMEDIATE, so no other writer commits
     between the two statements and they see the same data.
     """
-    counts = _verdict_counts(candidates.queryset)
+    verdicts: dict[int, str] = {}
+    if return_runs:
+        verdicts = dict(candidates.queryset.values_list("id", "verdict"))
+        counts = dict(Counter(verdicts.values()))
+    else:
+        counts = _verdict_counts(candidates.queryset)
     source_sql, source_params = candidates.source_sql()
     insert_sql, insert_params = batch.insert_sql(
         "candidate_set", returning=_NEW_RUNS if return_runs else ""
@@ -522,7 +646,7 @@ def _enroll_in_two_statements(
                 # sqlite3 reports no rowcount for a statement that starts with WITH.
                 cursor.execute("SELECT changes()")
                 (inserted,) = cursor.fetchone()
-    return _tallies(counts, inserted=inserted), runs
+    return _tallies(counts, inserted=inserted), runs, verdicts
 
 
 def _enroll_reporting(

@@ -8,9 +8,15 @@ trigger conditions, entry rules) and one set of errors.
 
 A dry run answers exactly what a real trigger would, from the same classifying query,
 and writes nothing: no run, no customer, no idempotency record, no message.
+
+A trigger may also name customers each with a payload of its own (the Spotzee dialect's
+``users[].data``): each payload is checked against the trigger schema and conditions on
+its own, and the customers that pass enter in one statement; the answer says, per
+customer, what happened.
 """
 
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +26,7 @@ from django.db.models import QuerySet
 from customers.errors import InvalidRequest
 from customers.models import Customer, Workspace
 from customers.problems import problem_entry
+from customers.selectors import active_customers
 from journeys.entry.core import EntryResult, Outcome, entry_constants, journey_enroll
 from journeys.entry.selectors import (
     TriggerTarget,
@@ -51,6 +58,9 @@ class Audience:
     its own way (by e-mail addresses and lists, say) gives them as ``customers``, a
     queryset; it is intersected like the lists, and only the workspace's active
     customers are enrolled.
+
+    Each with its own payload: ``customer_payloads``, customers by primary key (callers
+    that found or upserted them), each payload in the place of the trigger's payload.
     """
 
     customer_id: str | None = None
@@ -59,6 +69,7 @@ class Audience:
     external_ids: Sequence[str] | None = None
     segment_ids: Sequence[str] | None = None
     exclude_external_ids: Sequence[str] | None = None
+    customer_payloads: Mapping[int, dict[str, Any]] | None = None
     customers: QuerySet[Customer] | None = None
 
     @property
@@ -68,6 +79,25 @@ class Audience:
             or self.segment_ids is not None
             or self.customers is not None
         )
+
+
+#: A customer of ``customer_payloads`` that is not an active customer of the workspace.
+NOT_FOUND = "not_found"
+#: A customer whose own payload breaks the trigger schema (its ``problems`` say how).
+INVALID_PAYLOAD = "invalid_payload"
+
+
+@dataclass(frozen=True)
+class CustomerEntry:
+    """What a trigger with ``customer_payloads`` did for one of its customers.
+
+    ``status`` is an :class:`Outcome` value, :data:`NOT_FOUND` or :data:`INVALID_PAYLOAD`.
+    """
+
+    status: str
+    run_id: str | None = None
+    #: With INVALID_PAYLOAD: the payload's problems (``customers.problems`` entries).
+    problems: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +113,8 @@ class TriggerResult:
     #: A bulk trigger's empty list named the audience: nothing was done.
     named_nobody: bool = False
     dry_run: bool = False
+    #: With ``customer_payloads``: each customer's entry, by customer pk.
+    customers: dict[int, CustomerEntry] = field(default_factory=dict)
 
     @property
     def outcome(self) -> Outcome:
@@ -113,8 +145,16 @@ def journey_trigger(
 
     Raises ``NotFound`` for an unknown or not-live journey and an unknown single
     customer; ``InvalidRequest`` for a payload that breaks the trigger schema, a missing
-    identifier, oversized lists or unknown segments.
+    identifier, oversized lists or unknown segments. With ``customer_payloads``, what
+    depends on a customer's payload (schema, trigger conditions) is answered per
+    customer instead, and ``payload`` is not used.
     """
+    if audience.customer_payloads is not None:
+        target = journey_for_trigger(
+            workspace=workspace, journey_id=journey_id, trigger_type=trigger_type
+        )
+        entry = _Entry(target, payload, profile, tenant_id, dry_run, now)
+        return _trigger_each(workspace, entry, audience.customer_payloads)
     if audience.is_bulk:
         target = journey_for_trigger(
             workspace=workspace, journey_id=journey_id, trigger_type=trigger_type
@@ -200,6 +240,52 @@ def _trigger_bulk(workspace: Workspace, entry: _Entry, audience: Audience) -> Tr
         return TriggerResult(bulk=True, named_nobody=True, dry_run=entry.dry_run)
     result = entry.enroll(query.customers.count, customers=query.customers)
     return TriggerResult(bulk=True, entry=result, not_found=query.not_found, dry_run=entry.dry_run)
+
+
+def _trigger_each(
+    workspace: Workspace, entry: _Entry, payloads: Mapping[int, dict[str, Any]]
+) -> TriggerResult:
+    """Each customer's payload checked on its own, then one entry for those that pass."""
+    trigger = entry.target.version.spec.trigger
+    customers: dict[int, CustomerEntry] = {}
+    admitted: dict[int, dict[str, Any]] = {}
+    for customer_pk, payload in payloads.items():
+        problems = payload_problems(trigger, payload)
+        if problems:
+            customers[customer_pk] = CustomerEntry(INVALID_PAYLOAD, problems=tuple(problems))
+        elif not trigger_conditions_met(trigger, payload):
+            customers[customer_pk] = CustomerEntry(Outcome.CONDITIONS_NOT_MET.value)
+        else:
+            admitted[customer_pk] = payload
+    result = EntryResult()
+    if admitted:
+        result = journey_enroll(
+            journey=entry.target.journey,
+            version=entry.target.version,
+            customers=active_customers(workspace).filter(pk__in=list(admitted)),
+            payload={},
+            payloads=admitted,
+            profile=entry.profile,
+            tenant_id=entry.tenant_id,
+            return_runs=True,
+            dry_run=entry.dry_run,
+            now=entry.now,
+        )
+    for customer_pk in admitted:
+        outcome = result.by_customer.get(customer_pk)
+        run = result.runs.get(customer_pk)
+        customers[customer_pk] = CustomerEntry(
+            outcome.value if outcome else NOT_FOUND, run_id=run.public_id if run else None
+        )
+    statuses = Counter(each.status for each in customers.values())
+    result.outcomes[Outcome.CONDITIONS_NOT_MET] += statuses[Outcome.CONDITIONS_NOT_MET]
+    return TriggerResult(
+        bulk=True,
+        entry=result,
+        not_found=statuses[NOT_FOUND],
+        customers=customers,
+        dry_run=entry.dry_run,
+    )
 
 
 def list_size_check(name: str, values: Sequence[Any] | None, limit: int) -> None:

@@ -3,12 +3,12 @@
 Two kinds, both narrow:
 
 - A positive trigger names the workspace's segment in ``segment_ids`` (an unknown one
-  fails the whole trigger, the seed's 400 "Error resolving segments"), and gets an
-  ``Idempotency-Key`` of its own (a key reused with another body is the documented
-  422). So does a positive call of a dialect: the enroll API names the workspace's list
-  in ``list_email_addresses`` (an unknown one is the seed's 422), and Sprinklr's
-  trigger, given the customer's address as ``snId``, says it is an ``EMAIL`` one. Other
-  ids that exist are set in the config file.
+  fails the whole trigger, the seed's 400 "Error resolving segments"), and a positive
+  trigger of any kind (native, Spotzee, enroll, Sprinklr) gets an ``Idempotency-Key``
+  of its own (a key reused with another body is the documented 422). The enroll API
+  names the workspace's list in ``list_email_addresses`` (an unknown one is the seed's
+  422), and Sprinklr's trigger, given the customer's address as ``snId``, says it is an
+  ``EMAIL`` one. Other ids that exist are set in the config file.
 - A valid-looking request refused for a rule OpenAPI 3.0 cannot state is not a
   failure, provided the answer names that rule and nothing else: unique step keys,
   unique schema field names, header and attribute names that are not blank (OpenAPI
@@ -36,6 +36,14 @@ UNSTATABLE_PROBLEMS = (
 
 
 _KEY_NUMBERS = itertools.count(1)
+#: Operations that take an ``Idempotency-Key``: each positive call gets a key of its own.
+TRIGGERS = (
+    "journey_trigger",
+    "spotzee_journey_trigger",
+    "enroll_journey",
+    "sprinklr_trigger",
+    "sprinklr_trigger_with_new_profile",
+)
 
 
 def _is_positive(case: schemathesis.Case) -> bool:
@@ -46,19 +54,10 @@ def _operation_id(context: schemathesis.HookContext) -> str | None:
     return context.operation.definition.raw.get("operationId") if context.operation else None
 
 
-#: Operations that take an ``Idempotency-Key``.
-_IDEMPOTENT = (
-    "journey_trigger",
-    "enroll_journey",
-    "sprinklr_trigger",
-    "sprinklr_trigger_with_new_profile",
-)
-
-
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
     operation_id = _operation_id(context)
-    if operation_id not in _IDEMPOTENT or not _is_positive(case):
+    if operation_id not in TRIGGERS or not _is_positive(case):
         return case
     if case.headers and "Idempotency-Key" in case.headers:
         case.headers["Idempotency-Key"] = f"schemathesis-{next(_KEY_NUMBERS)}"

@@ -3,24 +3,13 @@
 
 from collections.abc import Callable
 
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.http import ApiView
 from customers.models import Workspace
 from customers.ratelimit import TRIGGER_BUDGET
-from journeys.entry.idempotency import HEADER, KEY_PATTERN, MAX_KEY_LENGTH, idempotency_guard
-
-IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
-    HEADER,
-    # What idempotency_guard accepts, as the native trigger's schema says.
-    type={"type": "string", "pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH},
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="Same key and body within 24 h replays the first answer"
-    " (header Idempotent-Replayed: true); the same key with another body is a 422.",
-)
+from journeys.entry.idempotency import idempotency_guard
 
 
 class DialectTriggerView(ApiView):

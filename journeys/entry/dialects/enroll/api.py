@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from customers.fields import StrictCharField
 from customers.openapi import SchemaRules, error_responses
+from journeys.entry.api import IDEMPOTENCY_KEY_PARAMETER
 from journeys.entry.dialects.enroll.service import (
     MAX_CONTACTS,
     MAX_LISTS,
@@ -22,7 +23,7 @@ from journeys.entry.dialects.enroll.service import (
     EnrollInvalid,
     journey_contacts_enroll,
 )
-from journeys.entry.dialects.views import IDEMPOTENCY_KEY_PARAMETER, DialectTriggerView
+from journeys.entry.dialects.views import DialectTriggerView
 
 #: Longer than any e-mail address can be (RFC 5321), as the customers' column is.
 MAX_ADDRESS_LENGTH = 320

@@ -23,6 +23,7 @@ from customers.errors import InvalidRequest
 from customers.fields import StrictCharField
 from customers.openapi import SchemaRules, error_responses
 from customers.patterns import PYTHON_WHITESPACE_CLASS
+from journeys.entry.api import IDEMPOTENCY_KEY_PARAMETER
 from journeys.entry.dialects.sprinklr.authentication import SprinklrKeyAuthentication
 from journeys.entry.dialects.sprinklr.service import (
     UnifiedProfile,
@@ -30,7 +31,7 @@ from journeys.entry.dialects.sprinklr.service import (
     sprinklr_trigger,
     sprinklr_trigger_with_new_profile,
 )
-from journeys.entry.dialects.views import IDEMPOTENCY_KEY_PARAMETER, DialectTriggerView
+from journeys.entry.dialects.views import DialectTriggerView
 
 #: The seed's table spells them snID and journeyID, its examples snId and journeyId.
 ALIASES = {"snID": "snId", "journeyID": "journeyId"}
