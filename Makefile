@@ -42,7 +42,8 @@ SQLITE_SUITES = tests/journeys/test_trigger_single.py tests/journeys/test_trigge
 	tests/customers/test_json_input.py tests/test_api_errors.py \
 	tests/journeys/test_trigger_each.py tests/journeys/dialects/test_spotzee.py \
 	tests/journeys/test_runs_api.py tests/journeys/test_run_cancel_mid_walk.py \
-	tests/journeys/dialects/test_courier_invoke.py
+	tests/journeys/dialects/test_courier_invoke.py \
+	tests/journeys/dialects/test_enroll.py tests/journeys/dialects/test_sprinklr.py
 
 test-sqlite: venv
 	env -u REDIS_URL -u CELERY_BROKER_URL DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 \

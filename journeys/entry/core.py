@@ -102,6 +102,9 @@ class EntryResult:
     restarted: int = 0
     runs: dict[int, "NewRun"] = field(default_factory=dict)
     by_customer: dict[int, Outcome] = field(default_factory=dict)
+    #: With ``report``: each candidate that was not enrolled, by customer pk, and why
+    #: (a bulk entry's: no row travels back for those who were).
+    not_enrolled: dict[int, Outcome] = field(default_factory=dict)
 
     @property
     def enrolled_count(self) -> int:
@@ -272,6 +275,8 @@ def journey_enroll(
     profile: dict[str, Any] | None = None,
     tenant_id: str | None = None,
     return_runs: bool = False,
+    report: bool = False,
+    rules: EntryRules | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
 ) -> EntryResult:
@@ -284,14 +289,19 @@ def journey_enroll(
     the place of ``payload`` in their entry conditions and their run's context.
     ``return_runs`` asks for the new runs' ids and each candidate's outcome, which
     single triggers answer with; bulk entry leaves it off so no rows travel back.
-    ``dry_run`` only classifies: the counts say what an entry now would do, and
-    nothing is written.
+    ``report`` asks instead who was not enrolled and why (``not_enrolled``), for callers
+    that answer per customer: only those rows travel back. ``rules`` replaces the
+    version's entry rules for this entry (a dialect's own rules). ``dry_run`` only
+    classifies: the counts say what an entry now would do, and nothing is written.
     """
+    if return_runs and report:
+        raise TypeError("ask for the new runs or for the report, not both")
     now = now or timezone.now()
-    rules = version.spec.entry
+    rules = rules or version.spec.entry
     candidates = _Candidates(
         journey=journey,
         version=version,
+        rules=rules,
         customers=customers,
         customer_pk=customer_pk,
         now=now,
@@ -299,7 +309,7 @@ def journey_enroll(
         payloads=payloads,
     )
     if dry_run:
-        return _classify_only(candidates.queryset, by_customer=return_runs)
+        return _classify_only(candidates.queryset, by_customer=return_runs, report=report)
     batch = _RunBatch(
         journey=journey,
         version=version,
@@ -326,7 +336,10 @@ def journey_enroll(
     with contextlib.nullcontext() if one_statement else transaction.atomic():
         if rules.restarts_active:
             result.restarted = _runs_restart(journey, candidates.queryset, now)
-        if connection.vendor == "postgresql":
+        if report:
+            tallies, result.not_enrolled = _enroll_reporting(candidates, batch)
+            verdicts = {}
+        elif connection.vendor == "postgresql":
             tallies, result.runs, verdicts = _enroll_in_one_statement(
                 candidates, batch, return_runs
             )
@@ -368,6 +381,7 @@ class _Candidates:
         *,
         journey: Journey,
         version: JourneyVersion,
+        rules: EntryRules | None = None,
         customers: QuerySet[Customer] | None = None,
         customer_pk: int | None = None,
         now: datetime,
@@ -377,6 +391,7 @@ class _Candidates:
         if (customers is None) == (customer_pk is None):
             raise TypeError("name the candidates by customers or by customer_pk, not both")
         self.journey, self.version, self.now, self.constants = journey, version, now, constants
+        self.rules = rules or version.spec.entry
         self.customers = customers
         self.customer_pk = customer_pk
         self.payloads = payloads
@@ -386,11 +401,10 @@ class _Candidates:
         customers = self.customers
         if customers is None:
             customers = Customer.objects.filter(pk=self.customer_pk)
-        rules = self.version.spec.entry
         return customers.order_by().annotate(
             verdict=_verdict(
                 journey=self.journey,
-                rules=rules,
+                rules=self.rules,
                 now=self.now,
                 constants=self.constants,
                 payloads=self.payloads,
@@ -399,10 +413,12 @@ class _Candidates:
 
     def source_sql(self) -> tuple[str, list[Any]]:
         """``SELECT id, verdict`` of the candidates."""
+        # The kept statement is the version's own rules compiled: not for other rules.
         if (
             self.customer_pk is not None
             and self.payloads is None
-            and not self.version.spec.entry.conditions
+            and self.rules == self.version.spec.entry
+            and not self.rules.conditions
         ):
             template = _one_customer_template(self.journey, self.version)
             if template is not None:
@@ -474,14 +490,24 @@ def _same(value: Any, marker: Any) -> bool:
     return type(value) is type(marker) and value == marker
 
 
-def _classify_only(candidates: QuerySet[Customer], *, by_customer: bool = False) -> EntryResult:
+def _classify_only(
+    candidates: QuerySet[Customer], *, by_customer: bool = False, report: bool = False
+) -> EntryResult:
     """What :func:`journey_enroll` would do: the verdicts counted (and, ``by_customer``,
-    each candidate's outcome), nothing written.
+    each candidate's outcome; ``report``, those that would not be enrolled), nothing
+    written.
 
     A concurrent trigger may still take a customer between this answer and a real
     entry; the real entry then reports that customer as ``already_enrolled``.
     """
     result = EntryResult()
+    if report:
+        result.not_enrolled = {
+            pk: Outcome(verdict)
+            for pk, verdict in candidates.exclude(verdict__in=_ENROLLABLE).values_list(
+                "pk", "verdict"
+            )
+        }
     if by_customer:
         verdicts = dict(candidates.values_list("id", "verdict"))
         counts = dict(Counter(verdicts.values()))
@@ -698,6 +724,61 @@ def _enroll_in_two_statements(
                 cursor.execute("SELECT changes()")
                 (inserted,) = cursor.fetchone()
     return _tallies(counts, inserted=inserted), runs, verdicts
+
+
+def _enroll_reporting(
+    candidates: _Candidates, batch: _RunBatch
+) -> tuple[list[Tally], dict[int, Outcome]]:
+    """Enroll, and say which candidates were not enrolled and why (``report``).
+
+    Only those rows travel back, with the count of runs inserted. On PostgreSQL it is one
+    statement like :func:`_enroll_in_one_statement`; the candidates that were eligible
+    but lost a race to a concurrent trigger are the eligible ones less the inserted
+    ones, an ``EXCEPT`` (hashed or sorted, never a nested loop over two unestimated
+    sets). SQLite classifies, then inserts, as :func:`_enroll_in_two_statements`.
+    """
+    source_sql, source_params = candidates.source_sql()
+    enrollable = ", ".join(f"'{verdict}'" for verdict in _ENROLLABLE)
+    if connection.vendor == "postgresql":
+        insert_sql, insert_params = batch.insert_sql("candidate_set", returning="customer_id")
+        sql = (
+            f"WITH candidate_set AS MATERIALIZED ({source_sql}), inserted AS ({insert_sql})"
+            " SELECT candidate_set.verdict, candidate_set.id FROM candidate_set"
+            f" WHERE candidate_set.verdict NOT IN ({enrollable})"
+            f" UNION ALL SELECT '{Outcome.ALREADY_ENROLLED.value}', lost.id FROM"
+            " (SELECT candidate_set.id FROM candidate_set"
+            f" WHERE candidate_set.verdict IN ({enrollable})"
+            " EXCEPT ALL SELECT inserted.customer_id FROM inserted) AS lost"
+            " UNION ALL SELECT NULL, count(*) FROM inserted"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*source_params, *insert_params])
+            rows = cursor.fetchall()
+        inserted = next(count for verdict, count in rows if verdict is None)
+        not_enrolled = {pk: Outcome(verdict) for verdict, pk in rows if verdict is not None}
+    else:
+        classified = list(candidates.queryset.values_list("id", "verdict"))
+        eligible = [pk for pk, verdict in classified if verdict in _ENROLLABLE]
+        inserted_pks: set[int] = set()
+        if eligible:
+            insert_sql, insert_params = batch.insert_sql("candidate_set", returning="customer_id")
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"WITH candidate_set AS ({source_sql}) {insert_sql}",
+                    [*source_params, *insert_params],
+                )
+                inserted_pks = {pk for (pk,) in cursor.fetchall()}
+        inserted = len(inserted_pks)
+        not_enrolled = {
+            pk: Outcome(verdict) for pk, verdict in classified if verdict not in _ENROLLABLE
+        }
+        not_enrolled.update(
+            (pk, Outcome.ALREADY_ENROLLED) for pk in eligible if pk not in inserted_pks
+        )
+    # Those who lost a race are already counted among the already enrolled here.
+    counts = Counter(outcome.value for outcome in not_enrolled.values())
+    counts[Outcome.ENROLLED.value] = inserted
+    return _tallies(counts, inserted=inserted), not_enrolled
 
 
 def _tallies(counts: dict[str, int], *, inserted: int) -> list[Tally]:

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db.models import QuerySet
+
 from customers.errors import InvalidRequest
-from customers.models import Workspace
+from customers.models import Customer, Workspace
 from customers.problems import problem_entry
 from customers.selectors import active_customers
 from journeys.entry.core import EntryResult, Outcome, entry_constants, journey_enroll
@@ -33,7 +35,7 @@ from journeys.entry.selectors import (
     journey_for_trigger,
 )
 from journeys.models import Journey
-from journeys.spec import TriggerSpec
+from journeys.spec import EntryRules, TriggerSpec
 from segments.conditions import condition_evaluate
 
 MAX_EXTERNAL_IDS = 1000
@@ -52,7 +54,10 @@ class Audience:
     """Whom a trigger names: one customer by an identifier, or many (bulk).
 
     Bulk: ``external_ids`` and/or ``segment_ids`` (their intersection when both), minus
-    ``exclude_external_ids``. An empty list names nobody.
+    ``exclude_external_ids``. An empty list names nobody. A dialect that finds people
+    its own way (by e-mail addresses and lists, say) gives them as ``customers``, a
+    queryset; it is intersected like the lists, and only the workspace's active
+    customers are enrolled.
 
     Each with its own payload: ``customer_payloads``, customers by primary key (callers
     that found or upserted them), each payload in the place of the trigger's payload.
@@ -65,10 +70,15 @@ class Audience:
     segment_ids: Sequence[str] | None = None
     exclude_external_ids: Sequence[str] | None = None
     customer_payloads: Mapping[int, dict[str, Any]] | None = None
+    customers: QuerySet[Customer] | None = None
 
     @property
     def is_bulk(self) -> bool:
-        return self.external_ids is not None or self.segment_ids is not None
+        return (
+            self.external_ids is not None
+            or self.segment_ids is not None
+            or self.customers is not None
+        )
 
 
 #: A customer of ``customer_payloads`` that is not an active customer of the workspace.
@@ -124,9 +134,15 @@ def journey_trigger(
     dry_run: bool = False,
     trigger_type: str = Journey.TriggerType.API,
     payload_name: str = "payload",
+    entry_rules: Callable[[EntryRules], EntryRules] | None = None,
+    report: bool = False,
     now: datetime | None = None,
 ) -> TriggerResult:
     """Enroll ``audience`` into the live journey ``journey_id`` under its entry rules.
+
+    ``entry_rules`` adjusts the journey's entry rules for this trigger (a dialect's own
+    rules on top of them). ``report`` (bulk only) asks who was not enrolled and why:
+    ``result.entry.not_enrolled``, by customer pk.
 
     Raises ``NotFound`` for an unknown or not-live journey and ``CustomerNotFound`` for
     an unknown single customer; ``InvalidRequest`` for a payload that breaks the trigger
@@ -145,8 +161,11 @@ def journey_trigger(
         target = journey_for_trigger(
             workspace=workspace, journey_id=journey_id, trigger_type=trigger_type
         )
-        entry = _Entry(target, payload, profile, tenant_id, dry_run, now)
+        rules = entry_rules(target.version.spec.entry) if entry_rules else None
+        entry = _Entry(target, payload, profile, tenant_id, dry_run, now, rules, report)
         return _trigger_bulk(workspace, entry, audience, payload_name)
+    if report:
+        raise TypeError("report is for bulk triggers; a single trigger has one outcome")
     target, customer = journey_and_customer_for_trigger(
         workspace=workspace,
         journey_id=journey_id,
@@ -155,7 +174,8 @@ def journey_trigger(
         external_id=audience.external_id,
         email=audience.email,
     )
-    entry = _Entry(target, payload, profile, tenant_id, dry_run, now)
+    rules = entry_rules(target.version.spec.entry) if entry_rules else None
+    entry = _Entry(target, payload, profile, tenant_id, dry_run, now, rules)
     payload_check(target.version.spec.trigger, payload, payload_name)
     result = entry.enroll(lambda: 1, customer_pk=customer.pk, return_runs=True)
     run = result.runs.get(customer.pk)
@@ -178,13 +198,20 @@ class _Entry:
     tenant_id: str | None
     dry_run: bool
     now: datetime | None
+    rules: EntryRules | None = None
+    report: bool = False
 
     def enroll(self, candidate_count: Callable[[], int], **candidates: Any) -> EntryResult:
         """Trigger conditions first (they see the trigger, not the customer): unmet, every
         candidate is counted as such; met, the entry core decides per customer."""
         if not trigger_conditions_met(self.target.version.spec.trigger, self.payload):
             result = EntryResult()
-            result.outcomes[Outcome.CONDITIONS_NOT_MET] = candidate_count()
+            if self.report:
+                pks = candidates["customers"].values_list("pk", flat=True)
+                result.not_enrolled = dict.fromkeys(pks, Outcome.CONDITIONS_NOT_MET)
+                result.outcomes[Outcome.CONDITIONS_NOT_MET] = len(result.not_enrolled)
+            else:
+                result.outcomes[Outcome.CONDITIONS_NOT_MET] = candidate_count()
             return result
         return journey_enroll(
             journey=self.target.journey,
@@ -194,6 +221,8 @@ class _Entry:
             tenant_id=self.tenant_id,
             dry_run=self.dry_run,
             now=self.now,
+            rules=self.rules,
+            report=self.report,
             **candidates,
         )
 
@@ -209,6 +238,7 @@ def _trigger_bulk(
         external_ids=audience.external_ids,
         segment_ids=audience.segment_ids,
         exclude_external_ids=audience.exclude_external_ids,
+        chosen=audience.customers,
     )
     if query.names_nobody:
         return TriggerResult(bulk=True, named_nobody=True, dry_run=entry.dry_run)

@@ -70,6 +70,10 @@ def _rows() -> dict[str, str]:
     draft = journey_create(workspace, name="Draft", status=Journey.Status.DRAFT)
     segment = Segment.objects.create(workspace=workspace, name="Static", kind=Segment.Kind.STATIC)
     SegmentMembership.objects.create(segment=segment, customer=customer)
+    mailing_list = Segment.objects.create(
+        workspace=workspace, name="List", kind=Segment.Kind.STATIC, list_email="st-list@example.com"
+    )
+    SegmentMembership.objects.create(segment=mailing_list, customer=customer)
     webhook_endpoint_create(workspace=workspace, url="https://example.com/hooks")
     run = journey_trigger(
         workspace=workspace,
@@ -95,6 +99,7 @@ def _rows() -> dict[str, str]:
         "ST_LIFECYCLE_JOURNEY_ID": lifecycle.public_id,
         "ST_DRAFT_JOURNEY_ID": draft.public_id,
         "ST_SEGMENT_ID": segment.public_id,
+        "ST_LIST_EMAIL": mailing_list.list_email,
         "ST_RUN_ID": run.run_id,
     }
 
