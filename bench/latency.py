@@ -99,7 +99,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.burst import Sink as BurstSink
-from bench.burst import _sink_serve, broker_queues
+from bench.burst import broker_queues
 from bench.engine_support import (
     Processes,
     banner,
@@ -174,18 +174,7 @@ class Sink(BurstSink):
     port of our choosing."""
 
     def __init__(self, port: int) -> None:
-        self.port = port_check(port)
-        self.path = Path(tempfile.mkdtemp(prefix="journeys-bench-sink-")) / "received.tsv"
-        self.path.touch()
-        self._offset = 0
-        self._partial = b""
-        ready = _fork.Event()
-        self.process = _fork.Process(
-            target=_sink_serve, args=(self.port, str(self.path), ready), daemon=True
-        )
-        self.process.start()
-        if not ready.wait(timeout=30):
-            raise RuntimeError("the SMTP sink did not start")
+        super().__init__(port_check(port))
 
 
 # --- the HTTP client ----------------------------------------------------------------------
