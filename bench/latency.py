@@ -78,7 +78,6 @@ import http.client
 import itertools
 import json
 import math
-import multiprocessing
 import os
 import re
 import shutil
@@ -142,7 +141,6 @@ CURL_LINE = re.compile(
 TASK_DONE = re.compile(r"Task ([\w.]+)\[[\w-]+\] succeeded in ([\d.e-]+)s")
 TASK_RECEIVED = re.compile(r"Task [\w.]+\[[\w-]+\] received")
 TASK_DISCARDED = re.compile(r"Discarding revoked task: ([\w.]+)\[")
-_fork = multiprocessing.get_context("fork")
 
 
 def parse_args() -> argparse.Namespace:
