@@ -40,6 +40,10 @@ SQLITE_SUITES = tests/journeys/test_trigger_single.py tests/journeys/test_trigge
 	tests/journeys/test_exit_events.py tests/journeys/test_claims.py \
 	tests/journeys/test_trigger_dry_run.py tests/journeys/test_entry_statement.py \
 	tests/customers/test_json_input.py tests/test_api_errors.py \
+	tests/journeys/test_trigger_each.py tests/journeys/dialects/test_spotzee.py \
+	tests/journeys/test_runs_api.py tests/journeys/test_run_cancel_mid_walk.py \
+	tests/journeys/dialects/test_courier_invoke.py \
+	tests/journeys/dialects/test_enroll.py tests/journeys/dialects/test_sprinklr.py \
 	tests/journeys/test_events_api.py tests/journeys/test_event_matching.py \
 	tests/customers/test_events_tracking.py
 

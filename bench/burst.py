@@ -174,13 +174,16 @@ def parse_args() -> argparse.Namespace:
 
 
 class Sink:
-    """aiosmtpd in a forked process, appending ``<epoch seconds>\\t<recipient>`` per
-    message and recipient to a file, which :meth:`received` reads as it grows."""
+    """aiosmtpd in a forked process (on ``port``, or a free one), appending ``<epoch
+    seconds>\\t<recipient>`` per message and recipient to a file, which :meth:`received`
+    reads as it grows."""
 
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+    def __init__(self, port: int | None = None) -> None:
+        if port is None:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+        self.port = port
         self.path = Path(tempfile.mkdtemp(prefix="journeys-bench-sink-")) / "received.tsv"
         self.path.touch()
         self._offset = 0

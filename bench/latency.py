@@ -78,7 +78,6 @@ import http.client
 import itertools
 import json
 import math
-import multiprocessing
 import os
 import re
 import shutil
@@ -99,7 +98,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.burst import Sink as BurstSink
-from bench.burst import _sink_serve, broker_queues
+from bench.burst import broker_queues
 from bench.engine_support import (
     Processes,
     banner,
@@ -142,7 +141,6 @@ CURL_LINE = re.compile(
 TASK_DONE = re.compile(r"Task ([\w.]+)\[[\w-]+\] succeeded in ([\d.e-]+)s")
 TASK_RECEIVED = re.compile(r"Task [\w.]+\[[\w-]+\] received")
 TASK_DISCARDED = re.compile(r"Discarding revoked task: ([\w.]+)\[")
-_fork = multiprocessing.get_context("fork")
 
 
 def parse_args() -> argparse.Namespace:
@@ -174,18 +172,7 @@ class Sink(BurstSink):
     port of our choosing."""
 
     def __init__(self, port: int) -> None:
-        self.port = port_check(port)
-        self.path = Path(tempfile.mkdtemp(prefix="journeys-bench-sink-")) / "received.tsv"
-        self.path.touch()
-        self._offset = 0
-        self._partial = b""
-        ready = _fork.Event()
-        self.process = _fork.Process(
-            target=_sink_serve, args=(self.port, str(self.path), ready), daemon=True
-        )
-        self.process.start()
-        if not ready.wait(timeout=30):
-            raise RuntimeError("the SMTP sink did not start")
+        super().__init__(port_check(port))
 
 
 # --- the HTTP client ----------------------------------------------------------------------

@@ -279,6 +279,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CustomerStatusEnum": "customers.models.Customer.Status",
         "JourneyStatusEnum": "journeys.models.Journey.Status",
+        "SpotzeeJourneyStatusEnum": "journeys.entry.dialects.spotzee.api.STATUSES",
+        "SpotzeeUserErrorCodeEnum": "journeys.entry.dialects.spotzee.api.ERROR_CODES",
     },
 }
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600

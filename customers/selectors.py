@@ -1,11 +1,11 @@
 """Named reads of customers: the lookups that several services and views share."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.db.models import Q, QuerySet
 
 from customers.errors import NotFound
-from customers.models import Customer, Workspace
+from customers.models import ChannelIdentity, Customer, Workspace
 
 
 def active_customers(workspace: Workspace) -> QuerySet[Customer]:
@@ -47,3 +47,25 @@ def customers_by_identifiers(
     if not match:
         return Customer.objects.none()
     return Customer.objects.filter(match, workspace=workspace)
+
+
+def customer_by_channel(
+    *, workspace: Workspace, channel_types: Sequence[str], channel_ids: Sequence[str]
+) -> Customer | None:
+    """The active customer one of these channel identities names, in one query.
+
+    Several may match (a number known for WhatsApp and for SMS, with and without its
+    ``+``): the earlier type, then the earlier id, wins.
+    """
+    identities = ChannelIdentity.objects.filter(
+        workspace=workspace,
+        channel_type__in=channel_types,
+        channel_id__in=channel_ids,
+        customer__status=Customer.Status.ACTIVE,
+    ).select_related("customer")
+    best = min(
+        identities,
+        key=lambda i: (channel_types.index(i.channel_type), channel_ids.index(i.channel_id)),
+        default=None,
+    )
+    return best.customer if best else None

@@ -263,6 +263,37 @@ def customer_identify(
 
 
 @transaction.atomic
+def customer_for_channel(*, workspace: Workspace, channel_type: str, channel_id: str) -> Customer:
+    """The customer reached at this address (an SMS number...), made now if nobody is.
+
+    For callers that know a person only by an address that is no identifier of its own
+    (Courier's profile with just a ``phone_number``). Concurrent calls for one address
+    make one customer: the identity's unique index decides, as in :func:`customer_identify`.
+    """
+    for _attempt in range(MAX_IDENTIFY_ATTEMPTS):
+        identity = (
+            ChannelIdentity.objects.select_related("customer")
+            .filter(workspace=workspace, channel_type=channel_type, channel_id=channel_id)
+            .first()
+        )
+        if identity is not None:
+            return identity.customer
+        try:
+            with transaction.atomic():
+                customer = Customer.objects.create(workspace=workspace)
+                ChannelIdentity.objects.create(
+                    workspace=workspace,
+                    customer=customer,
+                    channel_type=channel_type,
+                    channel_id=channel_id,
+                )
+        except IntegrityError:
+            continue  # another request claimed the address meanwhile: it is theirs
+        return customer
+    raise Conflict("the customer was changed concurrently by another request; retry")
+
+
+@transaction.atomic
 def customer_update(
     *,
     customer: Customer,

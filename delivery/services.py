@@ -23,8 +23,10 @@ from delivery.state_webhooks.outbox import (
     webhook_events_record_many,
 )
 from delivery.templating import (
+    CompiledTemplate,
     RenderBudget,
     TemplateRenderError,
+    template_compile,
     template_limit_problem,
     template_render,
     template_syntax_problem,
@@ -32,6 +34,7 @@ from delivery.templating import (
 )
 
 __all__ = [
+    "CompiledTemplate",
     "OutboundError",
     "Outgoing",
     "RenderBudget",
@@ -43,6 +46,7 @@ __all__ = [
     "message_deliver",
     "message_give_up",
     "message_prepare",
+    "template_compile",
     "template_limit_problem",
     "template_render",
     "template_syntax_problem",

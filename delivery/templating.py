@@ -167,6 +167,32 @@ def template_render(source: str, context: Mapping[str, Any]) -> str:
     The context is the engine's business (``customer``, ``api``, ``data``, ...); this
     function only guarantees that a missing value is an error naming the variable.
     """
+    return template_compile(source).render(context)
+
+
+class CompiledTemplate:
+    """A template parsed once, for a caller that keeps it and renders it many times (the
+    cancellation key a journey version renders at every entry); renders as
+    :func:`template_render` does."""
+
+    def __init__(self, template: BoundTemplate) -> None:
+        self._template = template
+
+    def render(self, context: Mapping[str, Any]) -> str:
+        try:
+            return self._template.render(context)
+        except UndefinedError as error:
+            message = _liquid_message(error)
+            if not message.endswith(" is undefined"):  # e.g. "index out of range"
+                raise TemplateRenderError(message) from error
+            variable = message.removesuffix(" is undefined")
+            raise TemplateRenderError(message, variable=variable) from error
+        except LiquidError as error:
+            raise TemplateRenderError(_liquid_message(error)) from error
+
+
+def template_compile(source: str) -> CompiledTemplate:
+    """``source`` parsed; raise :class:`TemplateRenderError` if it cannot be."""
     try:
         template = _parse(source)
     except ResourceLimitError as error:  # too long, or blocks nested too deeply
@@ -175,16 +201,7 @@ def template_render(source: str, context: Mapping[str, Any]) -> str:
         raise TemplateRenderError(
             f"template does not parse: {_with_position(error, _liquid_message(error))}"
         ) from error
-    try:
-        return template.render(context)
-    except UndefinedError as error:
-        message = _liquid_message(error)
-        if not message.endswith(" is undefined"):  # e.g. "index out of range"
-            raise TemplateRenderError(message) from error
-        variable = message.removesuffix(" is undefined")
-        raise TemplateRenderError(message, variable=variable) from error
-    except LiquidError as error:
-        raise TemplateRenderError(_liquid_message(error)) from error
+    return CompiledTemplate(template)
 
 
 class RenderBudget:

@@ -187,9 +187,10 @@ class Enrollment(models.Model):
                 name="enrollment_due_per_journey_idx",
             ),
             # The workspace foreign key's index: a workspace's runs (deleting a workspace:
-            # Django's cascade, then the database's check). entered_at second, newest
-            # first, for a listing of a workspace's runs (no endpoint offers one yet).
-            models.Index(fields=["workspace", "-entered_at"], name="enrollment_listing_idx"),
+            # Django's cascade, then the database's check). The key second, newest first:
+            # GET runs (journeys.engine.runs.runs_list, ordered by -id, which is unique
+            # where entered_at is shared by every run of a bulk entry).
+            models.Index(fields=["workspace", "-id"], name="enrollment_listing_idx"),
             # Cancelling runs by key (WHERE workspace_id = %s AND cancellation_key = %s).
             # Partial: runs without a key (all of them until the engine sets keys) cost
             # it nothing.
@@ -244,12 +245,24 @@ class IdempotencyRecord(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True)
     response_body = models.JSONField(null=True)
     created_at = models.DateTimeField()
+    #: Set when the request asked for its own expiry (the Courier dialect's
+    #: ``x-idempotency-expiration``); null: ``IDEMPOTENCY_TTL_SECONDS`` after creation.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "key"], name="idempotency_key_unique")
         ]
-        indexes = [models.Index(fields=["created_at"], name="idempotency_expiry_idx")]
+        indexes = [
+            # The hourly purge (journeys.entry.idempotency.idempotency_records_purge): the
+            # records of the default lifetime by age, the others by their own expiry.
+            models.Index(fields=["created_at"], name="idempotency_expiry_idx"),
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(expires_at__isnull=False),
+                name="idempotency_own_expiry_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.key

@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 
 from django.db.models import Q
+from django.db.models.functions import Lower, Trim
 
 from customers.errors import InvalidRequest
 from customers.models import Workspace
@@ -27,6 +28,31 @@ def segments_resolve(*, workspace: Workspace, segment_ids: Iterable[str]) -> lis
             missing_segment_ids=missing,
         )
     return [found[segment_id] for segment_id in wanted]
+
+
+def segments_by_list_email(
+    *, workspace: Workspace, list_emails: Iterable[str]
+) -> dict[str, list[Segment]]:
+    """The static lists each (normalised) address names, in one query.
+
+    Addresses are unique per workspace and stored normalised, so each names at most one
+    list; the match still normalises the stored side, so that a row written around the
+    model's normalisation shows up as a second list for the same address rather than
+    as no list at all.
+    """
+    wanted = list(dict.fromkeys(list_emails))
+    found: dict[str, list[Segment]] = {address: [] for address in wanted}
+    if not wanted:
+        return found
+    lists = (
+        Segment.objects.filter(workspace=workspace, list_email__isnull=False)
+        .annotate(address=Lower(Trim("list_email")))
+        .filter(address__in=wanted)
+        .order_by("pk")
+    )
+    for segment in lists:
+        found[segment.address].append(segment)
+    return found
 
 
 def segment_members_q(segments: Iterable[Segment]) -> Q:

@@ -29,6 +29,7 @@ def journey_definition(
     trigger: dict[str, Any] | None = None,
     entry: dict[str, Any] | None = None,
     steps: list[dict[str, Any]] | None = None,
+    cancellation_key: str = "",
 ) -> dict[str, Any]:
     return {
         "name": name,
@@ -47,7 +48,7 @@ def journey_definition(
             "conditions": None,
             **(entry or {}),
         },
-        "cancellation_key": "",
+        "cancellation_key": cancellation_key,
         "start": (steps or WELCOME_STEPS)[0]["key"],
         "steps": steps or WELCOME_STEPS,
     }

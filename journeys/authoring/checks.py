@@ -76,12 +76,16 @@ class _PublishChecker:
     def run(self) -> tuple[list[Problem], list[Problem]]:
         self.check_trigger()
         self.check_graph()
-        self.check_template(
-            self.definition["cancellation_key"], step=None, field="cancellation_key"
-        )
         trigger_roots = TRIGGER_CONDITION_ROOTS
         if self.definition["trigger"]["type"] == "event":
             trigger_roots = trigger_roots | {"event"}
+        # Rendered once per entry, from the trigger (journeys.entry.core): no customer yet.
+        self.check_template(
+            self.definition["cancellation_key"],
+            step=None,
+            field="cancellation_key",
+            roots=trigger_roots,
+        )
         for path, condition, roots in (
             ("trigger.conditions", self.definition["trigger"]["conditions"], trigger_roots),
             (
@@ -212,19 +216,42 @@ class _PublishChecker:
         if problems:
             return
         for location, name in condition_fields(condition, path=field):
-            root = name.split(".")[0]
-            if roots is not None and root not in roots and root not in self.schema_names:
-                readable = ", ".join(sorted(roots))
-                self.errors.add(
-                    f"{name!r} is not known when {field} are checked; they can read "
-                    f"{readable} and trigger schema fields",
-                    step=step,
-                    field=location,
-                )
+            when = f"{field} are checked; they"
+            if self.unknown_at_entry(name, roots, when=when, step=step, field=location):
                 continue
             self.check_variable(name.split("."), step=step, field=location)
 
-    def check_template(self, source: str | None, *, step: str | None, field: str) -> None:
+    def unknown_at_entry(
+        self,
+        name: str,
+        roots: frozenset[str] | None,
+        *,
+        when: str,
+        step: str | None,
+        field: str,
+    ) -> bool:
+        """Whether ``name`` reads a root that what is checked or rendered at entry cannot
+        read (``roots``; None: any), which is then an error."""
+        if roots is None or name.split(".")[0] in roots | self.schema_names:
+            return False
+        readable = ", ".join(sorted(roots))
+        self.errors.add(
+            f"{name!r} is not known when {when} can read {readable} and trigger schema fields",
+            step=step,
+            field=field,
+        )
+        return True
+
+    def check_template(
+        self,
+        source: str | None,
+        *,
+        step: str | None,
+        field: str,
+        roots: frozenset[str] | None = None,
+    ) -> None:
+        """Liquid that parses, stays within the limits and reads variables that exist;
+        ``roots`` narrows what a template rendered at entry can read, as for conditions."""
         if not source:
             return
         # First: a template too long to parse is reported as such, not parsed.
@@ -237,6 +264,9 @@ class _PublishChecker:
             self.errors.add(f"Liquid does not parse: {problem}", step=step, field=field)
             return
         for path in template_variable_paths(source):
+            when = f"the {field} is rendered (at entry); it"
+            if self.unknown_at_entry(".".join(path), roots, when=when, step=step, field=field):
+                continue
             self.check_variable(path, step=step, field=field)
 
     def check_variable(self, path: list[str], *, step: str | None, field: str) -> None:

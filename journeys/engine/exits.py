@@ -1,25 +1,41 @@
-"""Ending many runs at once (a journey archived, runs replaced by new entries).
+"""Ending runs from outside their walk: a journey archived, runs replaced by new
+entries, runs cancelled through the API.
 
 One UPDATE exits the runs, however many there are, and clears their leases so that a
 worker walking one of them cannot write it back to life. One ``INSERT ... SELECT``
 reports each exit as ``run.exited``: the engine reports what a walk did run by run
 (``RunWalker.event_payload``); here the database builds the same payload, for every
 endpoint subscribed to the event.
+
+A cancelled run also sends nothing more. A worker walking it right now confirms its
+lease before each send (:class:`~journeys.engine.leases.LeaseWatch`), trusting the
+database's answer for ``LeaseWatch.FRESHNESS``; so a cancel that took a run from a
+worker answers only once that time has passed, and from its answer on, no message of
+the run leaves (one already handed to the provider cannot be called back).
 """
 
+import time
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
+from customers.errors import NotFound
 from customers.ids import public_id_sql
-from customers.models import Customer
+from customers.models import Customer, Workspace
 from delivery.models import WebhookDelivery, WebhookEndpoint
 from delivery.services import (
     webhook_deliveries_kick_after_commit,
     webhook_endpoints_subscribed,
 )
-from journeys.models import Enrollment, Journey, JourneyVersion
+from journeys.engine.leases import LeaseWatch
+from journeys.models import Enrollment, Journey, JourneyVersion, StepRun
+
+#: ``exit_reason`` of a run cancelled through the API, by id or by cancellation key.
+CANCELLED_REASON = "cancelled"
+#: What an open visit of a cancelled run shows on the timeline.
+CANCELLED_OUTCOME = "cancelled"
 
 
 def runs_exit(
@@ -36,6 +52,60 @@ def runs_exit(
         lease_token=None,
         lease_expires_at=None,
     )
+
+
+def run_cancel(*, workspace: Workspace, run_id: str) -> Enrollment:
+    """Cancel one run of the workspace and answer it. A run that has ended already is
+    left as it is (the caller tells a run cancelled before from one that ended
+    otherwise by its ``exit_reason``)."""
+    run = Enrollment.objects.filter(workspace=workspace, public_id=run_id).first()
+    if run is None:
+        raise NotFound("run not found", run_id=run_id)
+    _runs_cancel(Enrollment.objects.filter(pk=run.pk))
+    run.refresh_from_db()
+    return run
+
+
+def runs_cancel_by_key(*, workspace: Workspace, cancellation_key: str) -> int:
+    """Cancel every active run of the workspace that entered with this cancellation key
+    (``enrollment_cancel_key_idx``), whatever its journey; answers how many."""
+    return _runs_cancel(
+        Enrollment.objects.filter(workspace=workspace, cancellation_key=cancellation_key)
+    )
+
+
+def _runs_cancel(runs: QuerySet[Enrollment]) -> int:
+    """Exit the active ones of ``runs`` as cancelled, with their events, closing the
+    visit each was on; wait out the lease watch of a worker walking one (see the module
+    docstring). Answers how many were cancelled."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Locked first, in key order: the walkers' commits lock them the same way, and a
+        # run that completes meanwhile is not reported as exited.
+        locked = list(
+            runs.filter(state=Enrollment.State.ACTIVE)
+            .select_for_update()
+            .order_by("pk")
+            .values_list("pk", "journey_id", "lease_token")
+        )
+        if not locked:
+            return 0
+        by_journey: dict[int, list[int]] = {}
+        for pk, journey_id, _ in locked:
+            by_journey.setdefault(journey_id, []).append(pk)
+        StepRun.objects.filter(
+            enrollment_id__in=[pk for pk, _, _ in locked], finished_at__isnull=True
+        ).update(finished_at=now, outcome=CANCELLED_OUTCOME)
+        for journey in Journey.objects.filter(pk__in=by_journey):
+            runs_exit(
+                journey=journey,
+                runs=Enrollment.objects.filter(pk__in=by_journey[journey.pk]),
+                reason=CANCELLED_REASON,
+                finished_at=now,
+            )
+    if any(token is not None for _, _, token in locked):
+        time.sleep(LeaseWatch.FRESHNESS.total_seconds())
+    return len(locked)
 
 
 def _exited_events_record(

@@ -1,12 +1,13 @@
-"""Reading runs: one run with its timeline, as ``GET runs/{run_id}`` shows it."""
+"""Reading runs: one run with its timeline (``GET runs/{run_id}``), and the workspace's
+runs, newest first (``GET runs``)."""
 
 from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 
-from customers.errors import NotFound
-from customers.models import Workspace
-from journeys.models import Enrollment, StepRun
+from customers.errors import InvalidRequest, NotFound
+from customers.models import Customer, Workspace
+from journeys.models import Enrollment, Journey, StepRun
 
 
 def run_get(*, workspace: Workspace, run_id: str) -> Enrollment:
@@ -21,7 +22,42 @@ def run_get(*, workspace: Workspace, run_id: str) -> Enrollment:
     return run
 
 
-def run_as_json(run: Enrollment) -> dict[str, Any]:
+def runs_list(
+    *,
+    workspace: Workspace,
+    journey_id: str | None = None,
+    customer_id: str | None = None,
+    state: str | None = None,
+) -> QuerySet[Enrollment]:
+    """The workspace's runs, of one journey, one customer and/or in one state; the
+    caller orders and pages them (newest first: ``enrollment_listing_idx``).
+
+    A journey or customer id the workspace does not have is a 404 naming its kind, as
+    everywhere else, rather than an empty list that would hide a typo.
+    """
+    runs = Enrollment.objects.filter(workspace=workspace)
+    if journey_id is not None:
+        journey = Journey.objects.filter(workspace=workspace, public_id=journey_id).first()
+        if journey is None:
+            raise NotFound("journey not found", journey_id=journey_id)
+        runs = runs.filter(journey_id=journey.pk)
+    if customer_id is not None:
+        customer = Customer.objects.filter(workspace=workspace, public_id=customer_id).first()
+        if customer is None:
+            raise NotFound("customer not found", customer_id=customer_id)
+        runs = runs.filter(customer_id=customer.pk)
+    if state is not None:
+        if state not in Enrollment.State.values:
+            raise InvalidRequest(
+                f"state: must be one of {', '.join(Enrollment.State.values)} (got {state!r})",
+                field="state",
+            )
+        runs = runs.filter(state=state)
+    return runs.select_related("journey", "version", "customer")
+
+
+def run_summary_as_json(run: Enrollment) -> dict[str, Any]:
+    """A run without its timeline, as lists show it."""
     return {
         "id": run.public_id,
         "journey_id": run.journey.public_id,
@@ -34,6 +70,13 @@ def run_as_json(run: Enrollment) -> dict[str, Any]:
         "finished_at": run.finished_at,
         "exit_reason": run.exit_reason or None,
         "error": run.error or None,
+        "cancellation_key": run.cancellation_key,
+    }
+
+
+def run_as_json(run: Enrollment) -> dict[str, Any]:
+    return {
+        **run_summary_as_json(run),
         "timeline": [
             {
                 "step": step.step_key,

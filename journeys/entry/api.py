@@ -173,6 +173,17 @@ BulkOutput = inline_serializer(
 )
 
 
+#: The ``Idempotency-Key`` header of every trigger operation (the dialects' too).
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    HEADER,
+    {"type": "string", "pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH},
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Same key and body within 24 h replays the first answer; the "
+    "same key with another body is a 422.",
+)
+
+
 class JourneyTriggerView(WorkspaceApiView):
     """Parses the body into an audience, calls the trigger service once, renders it."""
 
@@ -183,14 +194,7 @@ class JourneyTriggerView(WorkspaceApiView):
         summary="Enroll customers into a live API-triggered journey",
         request=TriggerInput,
         parameters=[
-            OpenApiParameter(
-                HEADER,
-                {"type": "string", "pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH},
-                location=OpenApiParameter.HEADER,
-                required=False,
-                description="Same key and body within 24 h replays the first answer; the "
-                "same key with another body is a 422.",
-            ),
+            IDEMPOTENCY_KEY_PARAMETER,
             OpenApiParameter(
                 "dry_run",
                 type=bool,
@@ -256,7 +260,7 @@ def _flag(params: Any, name: str) -> bool:
         return False
     if value.lower() in ("true", "1"):
         return True
-    if value.lower() in ("false", "0", ""):
+    if value.lower() in ("false", "0"):
         return False
     raise InvalidRequest(f"{name} must be true or false (got {value!r})")
 

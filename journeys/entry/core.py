@@ -9,6 +9,11 @@ however many customers the set holds:
    replaced;
 3. one ``INSERT ... SELECT ... ON CONFLICT ... DO NOTHING`` that creates the runs.
 
+What the runs carry from the trigger is the same for every one of them: the context
+and the cancellation key, the journey's Liquid rendered once per entry from the
+payload (a template compiled once per version), so a million runs share one rendered
+value as one parameter of the INSERT.
+
 Concurrency is decided by the database, not by reading first: the partial unique index
 ``enrollment_one_active_per_customer``, the INSERT's only arbiter, makes a concurrent
 duplicate's INSERT wait for the first transaction and then conflict, so parallel
@@ -20,8 +25,9 @@ conditions, the entry count, recent completions and, last, whether a run is acti
 
 A trigger may give each customer a payload of its own (``payloads``, the Spotzee
 dialect's per-user ``data``): the INSERT still writes every run at once, picking each
-run's context out of one JSON parameter by customer id, and entry conditions that read
-the payload are compiled once per distinct answer they give, not once per customer.
+run's context (and its cancellation key, rendered from its own payload) out of one
+JSON parameter by customer id, and entry conditions that read the payload are compiled
+once per distinct answer they give, not once per customer.
 An event-triggered entry gives each customer the event that brought them too
 (``events``): conditions read it as ``event``, and it is kept in the run's context.
 """
@@ -29,6 +35,7 @@ An event-triggered entry gives each customer the event that brought them too
 import contextlib
 import functools
 import json
+import logging
 import operator
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
@@ -56,11 +63,14 @@ from django.utils import timezone
 
 from customers.ids import public_id_sql
 from customers.models import Customer
+from delivery.services import CompiledTemplate, TemplateRenderError, template_compile
 from journeys.engine import tasks
 from journeys.engine.exits import runs_exit
 from journeys.models import Enrollment, Journey, JourneyVersion
 from journeys.spec import EntryRules
 from segments.conditions import condition_evaluate, condition_to_q
+
+logger = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -94,6 +104,9 @@ class EntryResult:
     restarted: int = 0
     runs: dict[int, "NewRun"] = field(default_factory=dict)
     by_customer: dict[int, Outcome] = field(default_factory=dict)
+    #: With ``report``: each candidate that was not enrolled, by customer pk, and why
+    #: (a bulk entry's: no row travels back for those who were).
+    not_enrolled: dict[int, Outcome] = field(default_factory=dict)
 
     @property
     def enrolled_count(self) -> int:
@@ -129,6 +142,51 @@ def entry_constants(*, payload: dict, event: dict | None = None) -> dict:
     if event is not None:
         constants["event"] = event
     return constants
+
+
+#: ``Enrollment.cancellation_key``'s length: a longer rendered key is no key.
+CANCELLATION_KEY_MAX_LENGTH = Enrollment._meta.get_field("cancellation_key").max_length
+
+
+def cancellation_key_render(*, version: JourneyVersion, payload: dict) -> str | None:
+    """The key a run of ``version`` entered with ``payload`` can be cancelled by, or None.
+
+    The journey's template reads the trigger only (publishing checks that it names
+    nothing else), so one render serves every run of an entry. A key that cannot be
+    rendered (a value missing from the payload) or that comes out blank or longer than
+    the column leaves the runs without one (a key is stripped, as the cancel APIs strip
+    theirs): they run as usual and can be cancelled by
+    id, and the trigger is not refused for it (a payload may lack any field, as the
+    Courier seed says).
+    """
+    template = _cancellation_key_template(version)
+    if template is None:
+        return None
+    try:
+        key = template.render(entry_constants(payload=payload)).strip()
+    except TemplateRenderError as error:
+        logger.warning("no cancellation key for runs of %s: %s", version, error)
+        return None
+    if not key or len(key) > CANCELLATION_KEY_MAX_LENGTH:
+        logger.warning("no cancellation key for runs of %s: it is %d characters", version, len(key))
+        return None
+    return key
+
+
+def _cancellation_key_template(version: JourneyVersion) -> CompiledTemplate | None:
+    """The version's cancellation key template, compiled once and kept on the (cached,
+    immutable) version; None when the journey has none."""
+    kept = version.__dict__
+    if "_cancellation_key_template" not in kept:
+        source = version.spec.cancellation_key
+        template = None
+        if source:
+            try:
+                template = template_compile(source)
+            except TemplateRenderError as error:  # publishing refuses such a template
+                logger.warning("the cancellation key of %s does not compile: %s", version, error)
+        kept["_cancellation_key_template"] = template
+    return kept["_cancellation_key_template"]
 
 
 def _verdict(
@@ -241,6 +299,8 @@ def journey_enroll(
     profile: dict[str, Any] | None = None,
     tenant_id: str | None = None,
     return_runs: bool = False,
+    report: bool = False,
+    rules: EntryRules | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
 ) -> EntryResult:
@@ -254,14 +314,19 @@ def journey_enroll(
     ``events`` may give each the event that triggered their entry (``event`` there).
     ``return_runs`` asks for the new runs' ids and each candidate's outcome, which
     single triggers answer with; bulk entry leaves it off so no rows travel back.
-    ``dry_run`` only classifies: the counts say what an entry now would do, and
-    nothing is written.
+    ``report`` asks instead who was not enrolled and why (``not_enrolled``), for callers
+    that answer per customer: only those rows travel back. ``rules`` replaces the
+    version's entry rules for this entry (a dialect's own rules). ``dry_run`` only
+    classifies: the counts say what an entry now would do, and nothing is written.
     """
+    if return_runs and report:
+        raise TypeError("ask for the new runs or for the report, not both")
     now = now or timezone.now()
-    rules = version.spec.entry
+    rules = rules or version.spec.entry
     candidates = _Candidates(
         journey=journey,
         version=version,
+        rules=rules,
         customers=customers,
         customer_pk=customer_pk,
         now=now,
@@ -270,11 +335,12 @@ def journey_enroll(
         events=events,
     )
     if dry_run:
-        return _classify_only(candidates.queryset, by_customer=return_runs)
+        return _classify_only(candidates.queryset, by_customer=return_runs, report=report)
     batch = _RunBatch(
         journey=journey,
         version=version,
         context=run_context(payload=payload, profile=profile, tenant_id=tenant_id),
+        cancellation_key=cancellation_key_render(version=version, payload=payload),
         now=now,
         contexts=None
         if payloads is None
@@ -287,6 +353,12 @@ def journey_enroll(
             )
             for pk, own in payloads.items()
         },
+        cancellation_keys=None
+        if payloads is None or _cancellation_key_template(version) is None
+        else {
+            pk: cancellation_key_render(version=version, payload=own)
+            for pk, own in payloads.items()
+        },
     )
     result = EntryResult()
     # One statement is atomic on its own; the restart UPDATE and SQLite's two
@@ -295,7 +367,10 @@ def journey_enroll(
     with contextlib.nullcontext() if one_statement else transaction.atomic():
         if rules.restarts_active:
             result.restarted = _runs_restart(journey, candidates.queryset, now)
-        if connection.vendor == "postgresql":
+        if report:
+            tallies, result.not_enrolled = _enroll_reporting(candidates, batch)
+            verdicts = {}
+        elif connection.vendor == "postgresql":
             tallies, result.runs, verdicts = _enroll_in_one_statement(
                 candidates, batch, return_runs
             )
@@ -337,6 +412,7 @@ class _Candidates:
         *,
         journey: Journey,
         version: JourneyVersion,
+        rules: EntryRules | None = None,
         customers: QuerySet[Customer] | None = None,
         customer_pk: int | None = None,
         now: datetime,
@@ -347,6 +423,7 @@ class _Candidates:
         if (customers is None) == (customer_pk is None):
             raise TypeError("name the candidates by customers or by customer_pk, not both")
         self.journey, self.version, self.now, self.constants = journey, version, now, constants
+        self.rules = rules or version.spec.entry
         self.customers = customers
         self.customer_pk = customer_pk
         self.payloads = payloads
@@ -357,11 +434,10 @@ class _Candidates:
         customers = self.customers
         if customers is None:
             customers = Customer.objects.filter(pk=self.customer_pk)
-        rules = self.version.spec.entry
         return customers.order_by().annotate(
             verdict=_verdict(
                 journey=self.journey,
-                rules=rules,
+                rules=self.rules,
                 now=self.now,
                 constants=self.constants,
                 payloads=self.payloads,
@@ -371,10 +447,12 @@ class _Candidates:
 
     def source_sql(self) -> tuple[str, list[Any]]:
         """``SELECT id, verdict`` of the candidates."""
+        # The kept statement is the version's own rules compiled: not for other rules.
         if (
             self.customer_pk is not None
             and self.payloads is None
-            and not self.version.spec.entry.conditions
+            and self.rules == self.version.spec.entry
+            and not self.rules.conditions
         ):
             template = _one_customer_template(self.journey, self.version)
             if template is not None:
@@ -446,14 +524,24 @@ def _same(value: Any, marker: Any) -> bool:
     return type(value) is type(marker) and value == marker
 
 
-def _classify_only(candidates: QuerySet[Customer], *, by_customer: bool = False) -> EntryResult:
+def _classify_only(
+    candidates: QuerySet[Customer], *, by_customer: bool = False, report: bool = False
+) -> EntryResult:
     """What :func:`journey_enroll` would do: the verdicts counted (and, ``by_customer``,
-    each candidate's outcome), nothing written.
+    each candidate's outcome; ``report``, those that would not be enrolled), nothing
+    written.
 
     A concurrent trigger may still take a customer between this answer and a real
     entry; the real entry then reports that customer as ``already_enrolled``.
     """
     result = EntryResult()
+    if report:
+        result.not_enrolled = {
+            pk: Outcome(verdict)
+            for pk, verdict in candidates.exclude(verdict__in=_ENROLLABLE).values_list(
+                "pk", "verdict"
+            )
+        }
     if by_customer:
         verdicts = dict(candidates.values_list("id", "verdict"))
         counts = dict(Counter(verdicts.values()))
@@ -511,13 +599,25 @@ _ONE_ACTIVE_RUN = f"(journey_id, customer_id) WHERE state = '{Enrollment.State.A
 @dataclass(frozen=True)
 class _RunBatch:
     """What every run created by one entry shares: the INSERT's constant columns; and
-    the context, unless customers have their own (``contexts``, by customer pk)."""
+    the context and cancellation key, unless customers have their own (``contexts``,
+    ``cancellation_keys``, by customer pk: each rendered from the customer's payload)."""
 
     journey: Journey
     version: JourneyVersion
     context: dict
+    cancellation_key: str | None
     now: datetime
     contexts: Mapping[int, dict] | None = None
+    cancellation_keys: Mapping[int, str | None] | None = None
+
+    def cancellation_key_sql(self) -> tuple[str, list[Any]]:
+        """The cancellation key column's expression, as :meth:`context_sql` picks."""
+        if self.cancellation_keys is None:
+            return "%s", [self.cancellation_key]
+        own = json.dumps({str(pk): key for pk, key in self.cancellation_keys.items()})
+        if connection.vendor == "postgresql":
+            return "(%s::jsonb ->> candidate.id::text)", [own]
+        return "json_extract(%s, '$.\"' || candidate.id || '\"')", [own]
 
     def context_sql(self) -> tuple[str, list[Any]]:
         """The context column's expression for the row of ``candidate``: the shared
@@ -538,6 +638,7 @@ class _RunBatch:
         """
         table = Enrollment._meta.db_table
         context_sql, context_params = self.context_sql()
+        key_sql, key_params = self.cancellation_key_sql()
         # Ordered inserts take the unique index's locks in one order: two overlapping
         # bulk entries wait for each other instead of deadlocking. The subquery sorts
         # the customers' ids alone; sorting the rows to insert would carry each one's
@@ -545,9 +646,10 @@ class _RunBatch:
         # SQLite would read ON CONFLICT as a join's ON.)
         sql = (
             f"INSERT INTO {table} (public_id, workspace_id, journey_id, version_id,"
-            " customer_id, state, current_step, wake_at, context, exit_reason, error,"
-            f" entered_at) SELECT {public_id_sql('run')}, %s, %s, %s, candidate.id, %s, %s, %s,"
-            f" {context_sql}, '', '', %s FROM (SELECT enrollable.id FROM {source}"
+            " customer_id, state, current_step, wake_at, context, cancellation_key,"
+            " exit_reason, error, entered_at) SELECT"
+            f" {public_id_sql('run')}, %s, %s, %s, candidate.id, %s, %s, %s,"
+            f" {context_sql}, {key_sql}, '', '', %s FROM (SELECT enrollable.id FROM {source}"
             " AS enrollable WHERE enrollable.verdict IN (%s, %s) ORDER BY enrollable.id)"
             f" AS candidate WHERE true ON CONFLICT {_ONE_ACTIVE_RUN} DO NOTHING"
         )
@@ -562,6 +664,7 @@ class _RunBatch:
             self.version.spec.start or "",
             now,
             *context_params,
+            *key_params,
             now,
             *_ENROLLABLE,
         ]
@@ -655,6 +758,61 @@ def _enroll_in_two_statements(
                 cursor.execute("SELECT changes()")
                 (inserted,) = cursor.fetchone()
     return _tallies(counts, inserted=inserted), runs, verdicts
+
+
+def _enroll_reporting(
+    candidates: _Candidates, batch: _RunBatch
+) -> tuple[list[Tally], dict[int, Outcome]]:
+    """Enroll, and say which candidates were not enrolled and why (``report``).
+
+    Only those rows travel back, with the count of runs inserted. On PostgreSQL it is one
+    statement like :func:`_enroll_in_one_statement`; the candidates that were eligible
+    but lost a race to a concurrent trigger are the eligible ones less the inserted
+    ones, an ``EXCEPT`` (hashed or sorted, never a nested loop over two unestimated
+    sets). SQLite classifies, then inserts, as :func:`_enroll_in_two_statements`.
+    """
+    source_sql, source_params = candidates.source_sql()
+    enrollable = ", ".join(f"'{verdict}'" for verdict in _ENROLLABLE)
+    if connection.vendor == "postgresql":
+        insert_sql, insert_params = batch.insert_sql("candidate_set", returning="customer_id")
+        sql = (
+            f"WITH candidate_set AS MATERIALIZED ({source_sql}), inserted AS ({insert_sql})"
+            " SELECT candidate_set.verdict, candidate_set.id FROM candidate_set"
+            f" WHERE candidate_set.verdict NOT IN ({enrollable})"
+            f" UNION ALL SELECT '{Outcome.ALREADY_ENROLLED.value}', lost.id FROM"
+            " (SELECT candidate_set.id FROM candidate_set"
+            f" WHERE candidate_set.verdict IN ({enrollable})"
+            " EXCEPT ALL SELECT inserted.customer_id FROM inserted) AS lost"
+            " UNION ALL SELECT NULL, count(*) FROM inserted"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*source_params, *insert_params])
+            rows = cursor.fetchall()
+        inserted = next(count for verdict, count in rows if verdict is None)
+        not_enrolled = {pk: Outcome(verdict) for verdict, pk in rows if verdict is not None}
+    else:
+        classified = list(candidates.queryset.values_list("id", "verdict"))
+        eligible = [pk for pk, verdict in classified if verdict in _ENROLLABLE]
+        inserted_pks: set[int] = set()
+        if eligible:
+            insert_sql, insert_params = batch.insert_sql("candidate_set", returning="customer_id")
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"WITH candidate_set AS ({source_sql}) {insert_sql}",
+                    [*source_params, *insert_params],
+                )
+                inserted_pks = {pk for (pk,) in cursor.fetchall()}
+        inserted = len(inserted_pks)
+        not_enrolled = {
+            pk: Outcome(verdict) for pk, verdict in classified if verdict not in _ENROLLABLE
+        }
+        not_enrolled.update(
+            (pk, Outcome.ALREADY_ENROLLED) for pk in eligible if pk not in inserted_pks
+        )
+    # Those who lost a race are already counted among the already enrolled here.
+    counts = Counter(outcome.value for outcome in not_enrolled.values())
+    counts[Outcome.ENROLLED.value] = inserted
+    return _tallies(counts, inserted=inserted), not_enrolled
 
 
 def _tallies(counts: dict[str, int], *, inserted: int) -> list[Tally]:

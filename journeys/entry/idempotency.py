@@ -13,10 +13,11 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -56,6 +57,12 @@ class IdempotencyGuard:
         return response
 
 
+def _expired(now: datetime) -> Q:
+    """Records past their lifetime: their own expiry, else the default one."""
+    default_cutoff = now - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
+    return Q(expires_at__isnull=True, created_at__lt=default_cutoff) | Q(expires_at__lte=now)
+
+
 def idempotency_key_get(request: Request) -> str | None:
     """The request's ``Idempotency-Key``, or None without one; a malformed key is a 400
     (also on a dry run, which ignores the key: the same request must not be refused
@@ -72,8 +79,12 @@ def idempotency_key_get(request: Request) -> str | None:
 
 
 @contextlib.contextmanager
-def idempotency_guard(*, request: Request, workspace: Workspace) -> Iterator[IdempotencyGuard]:
-    """One execution per ``Idempotency-Key``; its answer replayed for 24 hours.
+def idempotency_guard(
+    *, request: Request, workspace: Workspace, expires_at: datetime | None = None
+) -> Iterator[IdempotencyGuard]:
+    """One execution per ``Idempotency-Key``; its answer replayed for 24 hours, or until
+    ``expires_at`` when the request set its key's expiry (kept from the first request:
+    a later one cannot change it while the key lives).
 
     Without the header the guard does nothing. With it, the body of the ``with`` runs in
     the transaction that claimed the key, so its writes and the stored answer commit
@@ -90,15 +101,16 @@ def idempotency_guard(*, request: Request, workspace: Workspace) -> Iterator[Ide
         return
     fingerprint = request_fingerprint(request)
     now = timezone.now()
-    expired_before = now - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
     with transaction.atomic():
-        IdempotencyRecord.objects.filter(
-            workspace=workspace, key=key, created_at__lt=expired_before
-        ).delete()
+        IdempotencyRecord.objects.filter(_expired(now), workspace=workspace, key=key).delete()
         record, created = IdempotencyRecord.objects.get_or_create(
             workspace=workspace,
             key=key,
-            defaults={"request_fingerprint": fingerprint, "created_at": now},
+            defaults={
+                "request_fingerprint": fingerprint,
+                "created_at": now,
+                "expires_at": expires_at,
+            },
         )
         if created:
             yield IdempotencyGuard(record=record)
@@ -114,8 +126,7 @@ def idempotency_guard(*, request: Request, workspace: Workspace) -> Iterator[Ide
 
 
 def idempotency_records_purge(*, now=None) -> int:
-    """Delete records past their 24 hours; the beat schedule calls this hourly."""
+    """Delete records past their lifetime; the beat schedule calls this hourly."""
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    deleted, _ = IdempotencyRecord.objects.filter(_expired(now)).delete()
     return deleted

@@ -76,6 +76,12 @@ def _row(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
         return cursor.fetchone()
 
 
+class CustomerNotFound(NotFound):
+    """A single trigger's identifier names no active customer (a journey that is not
+    found is a plain :class:`NotFound`): a caller that may create the customer catches
+    this one."""
+
+
 @dataclass(frozen=True)
 class TriggerTarget:
     """A live journey and the version new runs pin."""
@@ -128,7 +134,7 @@ def journey_and_customer_for_trigger(
     width = len(_JOURNEY_COLUMNS) + 1
     target = _target(row[:width] if row else None, journey_id=journey_id, trigger_type=trigger_type)
     if row[width] is None:
-        raise NotFound("Customer not found")
+        raise CustomerNotFound("Customer not found")
     return target, Customer.from_db(connection.alias, _CUSTOMER_COLUMNS, row[width:])
 
 
@@ -162,11 +168,13 @@ def audience_customers(
     external_ids: Sequence[str] | None,
     segment_ids: Sequence[str] | None,
     exclude_external_ids: Sequence[str] | None,
+    chosen: QuerySet[Customer] | None = None,
 ) -> AudienceQuery:
     """Listed ids, segments, or those in both; minus the excluded; active ones only.
 
     Unknown external ids are counted, not errors; an unknown segment fails the request,
-    even when the other list is empty.
+    even when the other list is empty. ``chosen``, customers a caller found its own way,
+    intersects like the lists (through ``pk IN``, so each customer still comes once).
     """
     segments = segments_resolve(workspace=workspace, segment_ids=segment_ids) if segment_ids else []
     if external_ids == [] or segment_ids == []:
@@ -179,6 +187,8 @@ def audience_customers(
         not_found = len(wanted) - customers.count()
     if segment_ids is not None:
         customers = customers.filter(segment_members_q(segments))
+    if chosen is not None:
+        customers = customers.filter(pk__in=chosen.values("pk"))
     if exclude_external_ids:
         customers = customers.exclude(external_id__in=set(exclude_external_ids))
     return AudienceQuery(customers=customers, not_found=not_found)

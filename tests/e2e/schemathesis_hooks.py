@@ -3,9 +3,12 @@
 Two kinds, both narrow:
 
 - A positive trigger names the workspace's segment in ``segment_ids`` (an unknown one
-  fails the whole trigger, the seed's 400 "Error resolving segments"), and gets an
-  ``Idempotency-Key`` of its own (a key reused with another body is the documented
-  422). Other ids that exist are set in the config file.
+  fails the whole trigger, the seed's 400 "Error resolving segments"), and a positive
+  trigger of any kind (native, Spotzee, enroll, Sprinklr) gets an ``Idempotency-Key``
+  of its own (a key reused with another body is the documented 422). The enroll API
+  names the workspace's list in ``list_email_addresses`` (an unknown one is the seed's
+  422), and Sprinklr's trigger, given the customer's address as ``snId``, says it is an
+  ``EMAIL`` one. Other ids that exist are set in the config file.
 - A valid-looking request refused for a rule OpenAPI 3.0 cannot state is not a
   failure, provided the answer names that rule and nothing else: unique step keys,
   unique schema field names, header and attribute names that are not blank (OpenAPI
@@ -33,6 +36,16 @@ UNSTATABLE_PROBLEMS = (
 
 
 _KEY_NUMBERS = itertools.count(1)
+#: Operations that take an ``Idempotency-Key``: each positive call gets a key of its own.
+TRIGGERS = (
+    "journey_trigger",
+    "spotzee_journey_trigger",
+    "courier_journeys_invoke",
+    "courier_journeys_cancel",
+    "enroll_journey",
+    "sprinklr_trigger",
+    "sprinklr_trigger_with_new_profile",
+)
 
 
 def _is_positive(case: schemathesis.Case) -> bool:
@@ -45,14 +58,21 @@ def _operation_id(context: schemathesis.HookContext) -> str | None:
 
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
-    if _operation_id(context) != "journey_trigger" or not _is_positive(case):
+    operation_id = _operation_id(context)
+    if operation_id not in TRIGGERS or not _is_positive(case):
         return case
     if case.headers and "Idempotency-Key" in case.headers:
         case.headers["Idempotency-Key"] = f"schemathesis-{next(_KEY_NUMBERS)}"
-    if isinstance(case.body, dict):
+    if not isinstance(case.body, dict):
+        return case
+    if operation_id == "journey_trigger":
         for name in ("segment_ids", "segmentIds"):
             if case.body.get(name):
                 case.body[name] = [os.environ["ST_SEGMENT_ID"]]
+    elif operation_id == "enroll_journey" and case.body.get("list_email_addresses"):
+        case.body["list_email_addresses"] = [os.environ["ST_LIST_EMAIL"]]
+    elif operation_id == "sprinklr_trigger" and case.body.get("snId") == os.environ["ST_EMAIL"]:
+        case.body["snType"] = "EMAIL"
     return case
 
 

@@ -20,9 +20,11 @@ from string import Template
 
 import pytest
 import requests
+from rest_framework.pagination import Cursor
 
 from customers.models import ApiKey, Customer, Workspace
 from delivery.state_webhooks.endpoints import webhook_endpoint_create
+from journeys.entry.dialects.courier.api import CourierJourneyListView
 from journeys.entry.service import Audience, journey_trigger
 from journeys.models import Journey
 from segments.models import Segment, SegmentMembership
@@ -68,6 +70,10 @@ def _rows() -> dict[str, str]:
     draft = journey_create(workspace, name="Draft", status=Journey.Status.DRAFT)
     segment = Segment.objects.create(workspace=workspace, name="Static", kind=Segment.Kind.STATIC)
     SegmentMembership.objects.create(segment=segment, customer=customer)
+    mailing_list = Segment.objects.create(
+        workspace=workspace, name="List", kind=Segment.Kind.STATIC, list_email="st-list@example.com"
+    )
+    SegmentMembership.objects.create(segment=mailing_list, customer=customer)
     webhook_endpoint_create(workspace=workspace, url="https://example.com/hooks")
     run = journey_trigger(
         workspace=workspace,
@@ -75,7 +81,14 @@ def _rows() -> dict[str, str]:
         audience=Audience(external_id=customer.external_id),
         payload={},
     )
+    cancelled = journey_trigger(  # a run of its own for the cancel operations
+        workspace=workspace,
+        journey_id=lifecycle.public_id,
+        audience=Audience(external_id=customer.external_id),
+        payload={},
+    )
     return {
+        "ST_CANCEL_RUN_ID": cancelled.run_id,
         "ST_WORKSPACE_ID": workspace.public_id,
         "ST_API_KEY": raw_key,
         "ST_CUSTOMER_ID": customer.public_id,
@@ -86,18 +99,31 @@ def _rows() -> dict[str, str]:
         "ST_LIFECYCLE_JOURNEY_ID": lifecycle.public_id,
         "ST_DRAFT_JOURNEY_ID": draft.public_id,
         "ST_SEGMENT_ID": segment.public_id,
+        "ST_LIST_EMAIL": mailing_list.list_email,
         "ST_RUN_ID": run.run_id,
     }
 
 
-def _cursor(base_url: str, rows: dict[str, str]) -> str:
-    """A cursor a page of the journeys list gave: the one kind a valid request has."""
+def _cursor(base_url: str, rows: dict[str, str], path: str = "journeys", key: str = "next") -> str:
+    """A cursor a page of a list gave (by default the journeys list's): the one kind a
+    valid request has."""
     page = requests.get(
-        f"{base_url}/api/v1/workspaces/{rows['ST_WORKSPACE_ID']}/journeys?limit=1",
+        f"{base_url}/{path}?limit=1".replace("{ws}", rows["ST_WORKSPACE_ID"]),
         headers={"Authorization": f"Bearer {rows['ST_API_KEY']}"},
         timeout=10,
     ).json()
+    if key != "next":  # Courier's lists give the cursor alone
+        return page[key]
     return urllib.parse.parse_qs(urllib.parse.urlsplit(page["next"]).query)["cursor"][0]
+
+
+def _courier_journeys_cursor(rows: dict[str, str]) -> str:
+    """A cursor of Courier's journey list, which pages by 100 (more than the rows hold)."""
+    journey = Journey.objects.get(public_id=rows["ST_JOURNEY_ID"])
+    paginator = CourierJourneyListView.Pagination()
+    paginator.base_url = "http://testserver/"
+    link = paginator.encode_cursor(Cursor(offset=0, reverse=False, position=str(journey.pk)))
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)["cursor"][0]
 
 
 @pytest.fixture
@@ -118,7 +144,12 @@ def test_the_server_answers_as_its_openapi_schema_says(api_server, tmp_path):
     rows = _rows()
     values = {
         **rows,
-        "ST_CURSOR": _cursor(api_server, rows),
+        "ST_CURSOR": _cursor(api_server, rows, "api/v1/workspaces/{ws}/journeys"),
+        "ST_RUNS_CURSOR": _cursor(api_server, rows, "api/v1/workspaces/{ws}/runs"),
+        "ST_COURIER_RUNS_CURSOR": _cursor(
+            api_server, rows, "compat/courier/journeys/runs", key="next_cursor"
+        ),
+        "ST_COURIER_JOURNEYS_CURSOR": _courier_journeys_cursor(rows),
         "ST_HOOKS": str(HERE / "schemathesis_hooks.py"),
     }
     # Filled in here: schemathesis reads ${...} in parameters but not in dictionaries.

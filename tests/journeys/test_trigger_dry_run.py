@@ -127,3 +127,13 @@ def test_dry_run_must_be_a_boolean(client, api_base, workspace, ada):
     assert response.status_code == 400
     assert response.json()["error"] == "dry_run must be true or false (got 'maybe')"
     assert nothing_written()
+
+
+def test_an_empty_dry_run_is_no_boolean_either(client, api_base, workspace, ada):
+    journey = journey_create(workspace)
+
+    response = trigger(client, api_base, journey, {"external_id": "user_ada"}, query="?dry_run=")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "dry_run must be true or false (got '')"
+    assert nothing_written()

@@ -85,6 +85,15 @@ def send_step(inp: StepInput) -> StepResult:
     return StepResult(outcome="sent", next_step=inp.step["next"], message_id=message.pk)
 
 
+def _profile_contact(inp: StepInput, name: str) -> str | None:
+    """A contact the trigger's profile gave this run (Courier's ``profile.email``,
+    ``profile.phone_number``): it wins over the customer's own, for this run only."""
+    value = (inp.run.context.get("profile") or {}).get(name)
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
 def _outgoing(inp: StepInput) -> Outgoing:
     step, customer = inp.step, inp.run.customer
     channel = step["channel"]
@@ -98,11 +107,12 @@ def _outgoing(inp: StepInput) -> Outgoing:
         )
     body = render(step.get("body"), inp.context, budget)
     if channel == "email":
-        if not customer.email:
+        email = _profile_contact(inp, "email") or customer.email
+        if not email:
             raise ComposeError("customer has no email address")
         subject = render(step.get("subject"), inp.context, budget)
-        return Outgoing(channel=channel, recipient=customer.email, subject=subject, body=body)
-    number = (
+        return Outgoing(channel=channel, recipient=email, subject=subject, body=body)
+    number = _profile_contact(inp, "phone_number") or (
         ChannelIdentity.objects.filter(customer=customer, channel_type=channel)
         .values_list("channel_id", flat=True)
         .first()

@@ -1,0 +1,33 @@
+"""What every dialect's trigger view shares: the key's workspace, the trigger budget and
+``Idempotency-Key``, as the native trigger API has them."""
+
+from collections.abc import Callable
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from customers.http import ApiView
+from customers.models import Workspace
+from customers.ratelimit import TRIGGER_BUDGET
+from journeys.entry.idempotency import idempotency_guard
+
+
+class DialectTriggerView(ApiView):
+    """A dialect's trigger endpoint. Its paths carry no workspace: the key's is the one.
+
+    Counted against the key's trigger budget, like the native trigger.
+    """
+
+    rate_limit_budget = TRIGGER_BUDGET
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.api_key.workspace
+
+    def idempotent(self, request: Request, answer: Callable[[], Response]) -> Response:
+        """``answer()`` once per ``Idempotency-Key`` (every request when none is sent), in
+        the transaction that claims the key; a repeat replays the stored answer."""
+        with idempotency_guard(request=request, workspace=self.workspace) as guard:
+            if guard.replay is not None:
+                return guard.replay
+            return guard.complete(answer())
