@@ -62,7 +62,9 @@ class ApiKeyRateThrottle(BaseThrottle):
 def rate_limit_headers(usage: dict[str, Any]) -> dict[str, str]:
     limit = usage["limit"]
     remaining = max(0, limit - usage["count"])
-    reset = max(0, int(usage["time_left"]))
+    # django-ratelimit counts whole seconds: in the window's last second its time left
+    # is 0, though the count resets only at the next one.
+    reset = max(1, int(usage["time_left"]))
     budget = usage.get("budget", DEFAULT_BUDGET)
     return {
         "X-RateLimit-Limit": str(limit),
