@@ -1,5 +1,5 @@
-"""What every dialect's trigger view shares: the key's workspace, the trigger budget and
-``Idempotency-Key``, as the native trigger API has them."""
+"""What every dialect's views share: the key's workspace; and for trigger views the
+trigger budget and ``Idempotency-Key``, as the native trigger API has them."""
 
 from collections.abc import Callable
 
@@ -12,17 +12,19 @@ from customers.ratelimit import TRIGGER_BUDGET
 from journeys.entry.idempotency import idempotency_guard
 
 
-class DialectTriggerView(ApiView):
-    """A dialect's trigger endpoint. Its paths carry no workspace: the key's is the one.
-
-    Counted against the key's trigger budget, like the native trigger.
-    """
-
-    rate_limit_budget = TRIGGER_BUDGET
+class DialectView(ApiView):
+    """A dialect's endpoint. Its paths carry no workspace: the key's is the one."""
 
     @property
     def workspace(self) -> Workspace:
         return self.api_key.workspace
+
+
+class DialectTriggerView(DialectView):
+    """A dialect's trigger endpoint, counted against the key's trigger budget like the
+    native trigger."""
+
+    rate_limit_budget = TRIGGER_BUDGET
 
     def idempotent(self, request: Request, answer: Callable[[], Response]) -> Response:
         """``answer()`` once per ``Idempotency-Key`` (every request when none is sent), in

@@ -29,8 +29,6 @@ from rest_framework.response import Response
 
 from customers.errors import InvalidRequest, api_exception_handler
 from customers.fields import StrictCharField
-from customers.http import ApiView
-from customers.models import Workspace
 from customers.openapi import SchemaRules
 from customers.pagination import StrictCursorPagination
 from customers.patterns import PYTHON_WHITESPACE_CLASS
@@ -47,6 +45,7 @@ from journeys.entry.dialects.courier.runs import (
     courier_step,
     run_status,
 )
+from journeys.entry.dialects.views import DialectView
 from journeys.entry.idempotency import idempotency_guard
 from journeys.models import Journey
 
@@ -84,15 +83,11 @@ def courier_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     return response
 
 
-class CourierView(ApiView):
+class CourierView(DialectView):
     """A view of the dialect: the key's workspace, Courier's error shape."""
 
     def get_exception_handler(self) -> Any:
         return courier_exception_handler
-
-    @property
-    def workspace(self) -> Workspace:
-        return self.api_key.workspace
 
 
 def _body(data: Any) -> dict[str, Any]:

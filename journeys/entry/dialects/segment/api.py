@@ -15,11 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.errors import api_exception_handler
-from customers.http import ApiView
-from customers.models import Workspace
 from customers.ratelimit import TRIGGER_BUDGET
 from customers.tracking import MessageType, TrackedMessage
 from journeys.entry.dialects.segment.authentication import WriteKeyAuthentication
+from journeys.entry.dialects.views import DialectView
 from journeys.entry.events.api import BATCH_SCHEMA, CALL_SCHEMAS, LIMITS
 from journeys.entry.events.messages import (
     MAX_BATCH_BYTES,
@@ -68,7 +67,7 @@ def _segment_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
     return response
 
 
-class SegmentApiView(ApiView):
+class SegmentApiView(DialectView):
     """A Segment call: one message of ``message_type``, in the key's workspace."""
 
     authentication_classes = [WriteKeyAuthentication]
@@ -79,10 +78,6 @@ class SegmentApiView(ApiView):
 
     def get_exception_handler(self) -> Any:
         return _segment_exception_handler
-
-    @property
-    def workspace(self) -> Workspace:
-        return self.api_key.workspace
 
     def messages(self, request: Request) -> list[TrackedMessage]:
         return [call_parse(request.data, type=self.message_type)]

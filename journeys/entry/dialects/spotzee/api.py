@@ -19,10 +19,8 @@ from rest_framework.response import Response
 
 from customers.errors import InvalidRequest
 from customers.fields import StrictCharField, StrictEmailField, TimezoneField
-from customers.http import ApiView
-from customers.models import Workspace, normalize_email
+from customers.models import normalize_email
 from customers.openapi import SchemaRules, error_responses
-from customers.ratelimit import TRIGGER_BUDGET
 from journeys.entry.api import IDEMPOTENCY_KEY_PARAMETER
 from journeys.entry.dialects.spotzee.service import (
     DEFAULT_PAGE_SIZE,
@@ -35,7 +33,7 @@ from journeys.entry.dialects.spotzee.service import (
     spotzee_journey_trigger,
     spotzee_journeys_page,
 )
-from journeys.entry.idempotency import idempotency_guard
+from journeys.entry.dialects.views import DialectTriggerView, DialectView
 
 IDENTIFIERS = ("external_id", "anonymous_id", "email")
 #: A cursor is the id of the last journey of the page before.
@@ -193,13 +191,7 @@ class JourneyPageOutput(serializers.Serializer):
 # --- views ------------------------------------------------------------------------------
 
 
-class _SpotzeeView(ApiView):
-    @property
-    def workspace(self) -> Workspace:
-        return self.api_key.workspace
-
-
-class SpotzeeJourneyListView(_SpotzeeView):
+class SpotzeeJourneyListView(DialectView):
     """``GET /journeys``: the workspace's journeys, newest first."""
 
     @extend_schema(
@@ -261,10 +253,8 @@ def _limit(raw: str | None) -> int:
     return int(raw)
 
 
-class SpotzeeTriggerView(_SpotzeeView):
+class SpotzeeTriggerView(DialectTriggerView):
     """``POST /journeys/{id}/trigger``: each user an entrance, in one call."""
-
-    rate_limit_budget = TRIGGER_BUDGET
 
     @extend_schema(
         operation_id="spotzee_journey_trigger",
@@ -301,18 +291,16 @@ class SpotzeeTriggerView(_SpotzeeView):
         ],
     )
     def post(self, request: Request, journey_id: str) -> Response:
-        parsed = TriggerInput(data=request.data)
-        with idempotency_guard(request=request, workspace=self.workspace) as guard:
-            if guard.replay is not None:
-                return guard.replay
+        def answer() -> Response:
+            parsed = TriggerInput(data=request.data)
             parsed.is_valid(raise_exception=True)
             users = parsed.users_given()
             result = spotzee_journey_trigger(
                 workspace=self.workspace, journey_id=journey_id, users=users
             )
-            return guard.complete(
-                Response(_trigger_body(result, users), status=status.HTTP_202_ACCEPTED)
-            )
+            return Response(_trigger_body(result, users), status=status.HTTP_202_ACCEPTED)
+
+        return self.idempotent(request, answer)
 
 
 def _trigger_body(result: SpotzeeTriggerResult, users: list[SpotzeeUser]) -> dict[str, Any]:
