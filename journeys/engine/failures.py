@@ -25,7 +25,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from delivery.services import webhook_events_record_many
-from journeys.engine.walker import run_event_payload
+from journeys.engine.walker import run_event_payload, step_completed_event
 from journeys.models import Enrollment, StepRun
 
 logger = logging.getLogger(__name__)
@@ -114,18 +114,7 @@ def _give_up(run: Enrollment, error: str, now: datetime) -> None:
     step = run.version.spec.steps_by_key.get(run.current_step)
     if step is not None:
         visit = _visit_fail(run, step, cause, now)
-        events.append(
-            (
-                "run.step_completed",
-                {
-                    "step": visit.step_key,
-                    "step_type": visit.step_type,
-                    "visit": visit.visit,
-                    "outcome": visit.outcome,
-                    "finished_at": now.isoformat(),
-                },
-            )
-        )
+        events.append(step_completed_event(step, visit.visit, visit.outcome, now))
     where = f"{run.current_step}: " if run.current_step else ""
     run.state = Enrollment.State.FAILED
     run.error = f"{where}{cause} (gave up after {run.walk_attempts} failed walks)"

@@ -239,18 +239,7 @@ class RunWalker:
             )  # fmt: skip
         self.visits[step["key"]] = visit
         self.writes.run_changed = True  # it moves on from this step
-        self.writes.events.append(
-            (
-                "run.step_completed",
-                {
-                    "step": step["key"],
-                    "step_type": step["type"],
-                    "visit": visit,
-                    "outcome": result.outcome,
-                    "finished_at": now.isoformat(),
-                },
-            )
-        )
+        self.writes.events.append(step_completed_event(step, visit, result.outcome, now))
 
     def wait(self, turn: _Turn) -> None:
         step, visit, visit_row, result, now = turn
@@ -289,6 +278,22 @@ class RunWalker:
 
     def event_payload(self, data: dict[str, Any]) -> dict[str, Any]:
         return run_event_payload(self.run, data)
+
+
+def step_completed_event(
+    step: dict[str, Any], visit: int, outcome: str, now: datetime
+) -> tuple[str, dict[str, Any]]:
+    """The ``run.step_completed`` event of one finished visit."""
+    return (
+        "run.step_completed",
+        {
+            "step": step["key"],
+            "step_type": step["type"],
+            "visit": visit,
+            "outcome": outcome,
+            "finished_at": now.isoformat(),
+        },
+    )
 
 
 def run_event_payload(run: Enrollment, data: dict[str, Any]) -> dict[str, Any]:
