@@ -43,8 +43,14 @@ class JSONInputError(ValueError):
         self.field = field
 
 
-def json_loads_strict(raw: str | bytes) -> Any:
-    """Decode ``raw`` (UTF-8 if bytes), refusing what this module's docstring lists."""
+def json_loads_strict(raw: str | bytes, *, check_depth: bool = True) -> Any:
+    """Decode ``raw`` (UTF-8 if bytes), refusing what this module's docstring lists.
+
+    ``check_depth=False`` leaves the depth of a body that is otherwise clean to the
+    caller, which checks (:func:`depth_problem`) only the parts it keeps: the event
+    stream stores a batch's properties and traits and drops the rest, and walking
+    the containers of all 10,000 messages was a tenth of the batch's time.
+    """
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         data = json.loads(text, parse_float=_finite_float, parse_constant=_no_constants)
@@ -55,7 +61,7 @@ def json_loads_strict(raw: str | bytes) -> Any:
     except ValueError as error:
         raise JSONInputError(str(error)) from None
     shortcut = isinstance(raw, bytes) and not _MAYBE_NUL_OR_SURROGATE.search(raw)
-    if shortcut and not _maybe_too_deep(data):
+    if shortcut and (not check_depth or not _maybe_too_deep(data)):
         return data
     problem = next(json_problems(data), None)
     if problem:
@@ -85,6 +91,14 @@ def _maybe_too_deep(data: Any) -> bool:
             return False
         level = deeper
     return True  # containers at depth MAX_DEPTH: json_problems decides
+
+
+def depth_problem(data: Any) -> tuple[str | None, str] | None:
+    """``(place, problem)`` when decoded ``data`` nests deeper than :data:`MAX_DEPTH`
+    (or breaks another rule here), else None."""
+    if not _maybe_too_deep(data):
+        return None
+    return next(json_problems(data), None)
 
 
 def json_problems(data: Any) -> Iterator[tuple[str | None, str]]:

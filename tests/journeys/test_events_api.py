@@ -9,6 +9,7 @@ import pytest
 from django.test import override_settings
 
 from customers.models import Customer, Event, TenantProfile
+from customers.strict_json import MAX_DEPTH
 from journeys.entry.events import messages as limits
 
 pytestmark = pytest.mark.django_db
@@ -260,6 +261,47 @@ def test_properties_over_the_message_limit_are_a_400(client, api_base):
     assert response.status_code == 400
     assert response.json()["problems"][0]["field"] == "batch[0].properties"
     assert "at most 32,768 bytes of JSON" in response.json()["error"]
+
+
+def nested(depth: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"in": value}
+    return value
+
+
+def test_properties_nested_too_deep_are_a_400_naming_the_place(client, api_base):
+    deep = nested(MAX_DEPTH + 1)
+    body = {"batch": [{"type": "track", "userId": "u1", "event": "x", "properties": deep}]}
+
+    response = post(client, f"{api_base}/events/batch", body)
+
+    assert response.status_code == 400
+    problem = response.json()["problems"][0]
+    assert problem["field"].startswith("batch[0].properties.in.in.")
+    assert f"nested deeper than {MAX_DEPTH} levels" in problem["message"]
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["track", "identify"])
+def test_properties_and_traits_at_the_nesting_limit_are_stored(client, api_base, kind):
+    deep = nested(MAX_DEPTH)
+    field = "properties" if kind == "track" else "traits"
+    body = {"userId": "u1", "event": "x", field: deep}
+
+    response = post(client, f"{api_base}/events/{kind}", body)
+
+    assert response.status_code == 200, response.json()
+
+
+def test_a_deep_context_is_dropped_unread(client, api_base):
+    """Only properties and traits are kept, so only they are held to the nesting limit."""
+    body = {"userId": "u1", "event": "x", "context": nested(MAX_DEPTH + 10)}
+
+    response = post(client, f"{api_base}/events/track", body)
+
+    assert response.status_code == 200, response.json()
+    assert Event.objects.get().properties == {}
 
 
 def test_a_call_over_its_limit_is_a_413_naming_it(client, api_base):

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from customers.gc_pause import gc_paused
 from customers.http import WorkspaceApiView
 from customers.openapi import schema_component
 from customers.ratelimit import TRIGGER_BUDGET
@@ -94,7 +95,8 @@ class EventsApiView(WorkspaceApiView):
         return [call_parse(request.data, type=self.message_type)]
 
     def post(self, request: Request, workspace_id: str) -> Response:
-        stored = events_ingest(workspace=self.workspace, messages=self.messages(request))
+        with gc_paused():
+            stored = events_ingest(workspace=self.workspace, messages=self.messages(request))
         return Response(events_accepted(stored))
 
 

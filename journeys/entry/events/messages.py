@@ -33,6 +33,7 @@ from customers.fields import json_type_name
 from customers.models import normalize_email
 from customers.patterns import NOT_BLANK_PATTERN
 from customers.problems import problem_entry
+from customers.strict_json import depth_problem
 from customers.tracking import MessageType, TrackedMessage
 
 #: A batch holds at most this many messages...
@@ -146,7 +147,13 @@ def _timestamp(raw: dict[str, Any], name: str, where: str, problems: _Problems) 
 
 
 def _stored_json(value: dict[str, Any], name: str, where: str, problems: _Problems) -> str:
-    """``value`` as the JSON text it is stored as, checked against the size limit."""
+    """``value`` as the JSON text it is stored as, checked against the size limit and
+    (as the body's parser leaves to this reader) the nesting limit."""
+    too_deep = depth_problem(value)
+    if too_deep is not None:
+        place, message = too_deep
+        problems.add(where, f"{name}.{place}" if place else name, message)
+        return ""
     text = json.dumps(value)
     if len(text) > MAX_MESSAGE_BYTES:
         size = f"at most {MAX_MESSAGE_BYTES:,} bytes of JSON (got {len(text):,})"

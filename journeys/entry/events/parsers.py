@@ -65,7 +65,8 @@ class EventBodyParser(BaseParser):
         if encoding in GZIP_ENCODINGS:
             raw = gunzip(raw, limit)
         try:
-            return json_loads_strict(raw)
+            # Depth: the messages' reader checks the properties and traits it keeps.
+            return json_loads_strict(raw, check_depth=False)
         except JSONInputError as error:
             raise BodyParseError(error.message, field=error.field) from None
 

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.errors import api_exception_handler
+from customers.gc_pause import gc_paused
 from customers.ratelimit import TRIGGER_BUDGET
 from customers.tracking import MessageType, TrackedMessage
 from journeys.entry.dialects.segment.authentication import WriteKeyAuthentication
@@ -83,7 +84,8 @@ class SegmentApiView(DialectView):
         return [call_parse(request.data, type=self.message_type)]
 
     def post(self, request: Request) -> Response:
-        events_ingest(workspace=self.workspace, messages=self.messages(request))
+        with gc_paused():
+            events_ingest(workspace=self.workspace, messages=self.messages(request))
         return Response({"success": True})
 
 
