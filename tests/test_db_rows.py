@@ -11,7 +11,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from customers.db import row_update_unflushed, rows_update
+from customers.db import in_subquery_once, row_update_unflushed, rows_update
+from customers.models import Customer
 from delivery.models import Message
 from journeys.models import Enrollment, StepRun
 from tests.factories import customers_create, journey_create
@@ -80,3 +81,18 @@ def test_an_unflushed_write_is_committed_and_leaves_the_session_as_it_was(worksp
         with connection.cursor() as cursor:
             cursor.execute("SHOW synchronous_commit")
             assert cursor.fetchone() == ("on",)
+
+
+@pytest.mark.django_db
+def test_in_subquery_once_selects_what_in_selects(runs):
+    """The restart's filter: rows whose column is among a subquery's answers, none else,
+    and an empty subquery selects nothing."""
+    picked = Customer.objects.filter(pk__in=[runs[0].customer_id, runs[2].customer_id])
+    nobody = Customer.objects.filter(pk__in=[])
+
+    chosen = Enrollment.objects.filter(in_subquery_once("customer_id", picked.values("pk")))
+    none = Enrollment.objects.filter(in_subquery_once("customer_id", nobody.values("pk")))
+
+    assert set(chosen.values_list("pk", flat=True)) == {runs[0].pk, runs[2].pk}
+    assert chosen.update(state="exited") == 2
+    assert not none.exists()

@@ -61,6 +61,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
+from customers.db import in_subquery_once
 from customers.ids import public_id_sql
 from customers.models import Customer
 from delivery.services import CompiledTemplate, TemplateRenderError, template_compile
@@ -567,9 +568,9 @@ def _verdict_counts(candidates: QuerySet[Customer]) -> dict[str, int]:
 def _runs_restart(journey: Journey, candidates: QuerySet[Customer], now: datetime) -> int:
     """Exit the active runs that a new entry replaces (``restart_active``)."""
     replaced = Enrollment.objects.filter(
+        in_subquery_once("customer_id", candidates.filter(verdict=_RESTART).values("pk")),
         journey_id=journey.pk,
         state=Enrollment.State.ACTIVE,
-        customer_id__in=candidates.filter(verdict=_RESTART).values("pk"),
     )
     return runs_exit(journey=journey, runs=replaced, reason=RESTARTED_REASON, finished_at=now)
 
