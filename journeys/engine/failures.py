@@ -17,6 +17,7 @@ the count back to 0), so that a walk which kills its worker, and never reaches a
 """
 
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -91,15 +92,21 @@ def runs_give_up(*, runs: list[Enrollment], token: Any) -> None:
         run_walk_failed(
             run_id=run.pk,
             token=token,
-            error=run.error or "the walk did not finish (its worker stopped or hung)",
+            # The last failure that came back, without the retry's note.
+            error=_RETRY_NOTE_AT_END.sub("", run.error)
+            or "the walk did not finish (its worker stopped or hung)",
         )
+
+
+#: What a retry adds to the run's error, and how it is found again at the end of it.
+_RETRY_NOTE = " (walk {attempt} of {attempts} failed; tried again in {seconds} s)"
+_RETRY_NOTE_AT_END = re.compile(r" \(walk \d+ of \d+ failed; tried again in \d+ s\)\Z")
 
 
 def _retry_later(run: Enrollment, error: str, now: datetime) -> None:
     delay = retry_delay(run.walk_attempts)
-    run.error = (
-        f"{error} (walk {run.walk_attempts} of {MAX_WALK_ATTEMPTS} failed;"
-        f" tried again in {int(delay.total_seconds())} s)"
+    run.error = error + _RETRY_NOTE.format(
+        attempt=run.walk_attempts, attempts=MAX_WALK_ATTEMPTS, seconds=int(delay.total_seconds())
     )
     run.wake_at = now + delay
     run.lease_token = run.lease_expires_at = None
@@ -109,15 +116,14 @@ def _retry_later(run: Enrollment, error: str, now: datetime) -> None:
 def _give_up(run: Enrollment, error: str, now: datetime) -> None:
     """Fail the run where it stands: a failed visit of its step with the error on the
     timeline, the run failed, and the events a failed step and run send."""
-    cause = error.split(" (walk ", 1)[0]  # what a retry added is said again below
     events: list[tuple[str, dict[str, Any]]] = []
     step = run.version.spec.steps_by_key.get(run.current_step)
     if step is not None:
-        visit = _visit_fail(run, step, cause, now)
+        visit = _visit_fail(run, step, error, now)
         events.append(step_completed_event(step, visit.visit, visit.outcome, now))
     where = f"{run.current_step}: " if run.current_step else ""
     run.state = Enrollment.State.FAILED
-    run.error = f"{where}{cause} (gave up after {run.walk_attempts} failed walks)"
+    run.error = f"{where}{error} (gave up after {run.walk_attempts} failed walks)"
     run.finished_at = now
     run.wake_at = run.lease_token = run.lease_expires_at = None
     run.save(

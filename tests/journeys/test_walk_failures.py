@@ -186,6 +186,33 @@ def test_a_run_whose_walks_kill_their_worker_is_failed_without_another_walk(
     assert StepRun.objects.get(enrollment=run).outcome == "failed"
 
 
+def test_a_run_given_up_after_killed_walks_keeps_its_last_error_whole(
+    client, api_base, workspace, ada, faulty_update
+):
+    """The failed walk's error is kept as it was said, whatever it contains; only the
+    retry's own note is taken off it."""
+    faulty_update(RuntimeError("stuck (walk 2 of the loop)"))
+    journey = journey_create(workspace, steps=TWO_STEPS)
+    run = enroll(client, api_base, journey)
+
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        runs_walk(runs_claim(run_ids=[run.pk]))  # fails, and is tried again later
+        for _ in range(MAX_WALK_ATTEMPTS - 1):
+            run.refresh_from_db()
+            clock.move_to(run.wake_at + timedelta(minutes=2))
+            assert runs_claim_due(limit=100).run_ids == [run.pk]  # then dies unwritten
+        clock.shift(timedelta(minutes=2))
+        runs_walk(runs_claim_due(limit=100))
+
+    run.refresh_from_db()
+    assert run.state == Enrollment.State.FAILED
+    assert run.error == (
+        "tag: RuntimeError: stuck (walk 2 of the loop)"
+        f" (gave up after {MAX_WALK_ATTEMPTS + 1} failed walks)"
+    )
+    assert StepRun.objects.get(enrollment=run).error == "RuntimeError: stuck (walk 2 of the loop)"
+
+
 def test_a_value_the_database_refuses_fails_one_run_not_its_batch(
     client, api_base, workspace, monkeypatch
 ):
