@@ -1,4 +1,11 @@
-"""JSON error pages for API paths; everything else keeps Django's HTML pages."""
+"""JSON error pages for API paths; everything else keeps Django's HTML pages.
+
+A body over the upload limit is the client's mistake, answered 413: it is logged here as
+one warning line. Django's own ``django.security.RequestDataTooBig`` logger, which logs
+it as an error with a traceback through the product's code, is silenced in settings.
+"""
+
+import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -6,6 +13,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 API_PREFIXES = ("/api/", "/compat/")
+
+logger = logging.getLogger(__name__)
 
 
 def _is_api(request: HttpRequest) -> bool:
@@ -27,10 +36,15 @@ def server_error(request: HttpRequest) -> HttpResponse:
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's own 400s (a body over the upload limit, a bad Host...) as JSON; an
     oversized body is a 413 naming the limit."""
+    too_big = isinstance(exception, RequestDataTooBig)
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if too_big:
+        logger.warning(
+            "%s %s: request body over the %s-byte limit (413)", request.method, request.path, limit
+        )
     if not _is_api(request):
         return defaults.bad_request(request, exception)
-    if isinstance(exception, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if too_big:
         return JsonResponse(
             {
                 "error": f"request body too large: the limit is {limit:,} bytes",

@@ -300,4 +300,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # An oversized body is logged by config.errors as one line, not as an error with a
+    # traceback.
+    "loggers": {"django.security.RequestDataTooBig": {"level": "CRITICAL"}},
 }

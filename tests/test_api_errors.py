@@ -1,6 +1,8 @@
 """Every answer under /api/ is JSON, Django's own 400, 403 and 413 included, and a NUL in
 a path id is an unknown endpoint rather than a database error."""
 
+import logging
+
 import pytest
 from django.test import override_settings
 
@@ -49,6 +51,20 @@ def test_a_body_over_the_upload_limit_is_a_json_413_naming_it(client, api_base, 
         "error": "request body too large: the limit is 1,000 bytes",
         "limit_bytes": 1000,
     }
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_an_oversized_body_is_logged_as_one_warning_without_a_traceback(client, api_base, caplog):
+    body = {"external_id": "big", "attributes": {"blob": "a" * 2000}}
+
+    with caplog.at_level(logging.INFO):
+        response = client.post(f"{api_base}/customers", body, format="json")
+
+    assert response.status_code == 413
+    logged = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records]
+    assert logged == [
+        ("WARNING", f"POST {api_base}/customers: request body over the 1000-byte limit (413)", None)
+    ]
 
 
 @override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
