@@ -14,7 +14,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
 from customers.problems import problem_entry
 
@@ -77,6 +76,10 @@ def _first_message(detail: Any, path: str = "") -> str:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # Imported here: rest_framework.views reads the API settings as it loads, and their
+    # parser (customers.parsers) raises this module's errors.
+    from rest_framework.views import exception_handler
+
     if isinstance(exc, DomainError):
         return Response(exc.as_json(), status=exc.status_code)
     if isinstance(exc, Http404):

@@ -1,8 +1,10 @@
 """Bodies PostgreSQL or Python cannot hold answer 400 naming the place, and write nothing."""
 
+import gzip
 import json
 
 import pytest
+from django.test import override_settings
 
 from customers.models import Customer
 from customers.strict_json import MAX_DEPTH
@@ -130,3 +132,60 @@ def test_a_surrogate_pair_is_one_character_and_welcome(client, api_base):
 
     assert response.status_code == 201
     assert Customer.objects.get().attributes == {"k": "\U0001f600"}
+
+
+# --- Content-Encoding: every JSON endpoint undoes gzip and refuses what it cannot undo --
+
+
+def test_a_gzip_body_is_read_on_every_json_endpoint(client, api_base):
+    body = gzip.compress(json.dumps({"external_id": "zipped"}).encode())
+
+    response = client.post(
+        f"{api_base}/customers", body, content_type="application/json",
+        HTTP_CONTENT_ENCODING="gzip",
+    )  # fmt: skip
+
+    assert response.status_code == 201, response.json()
+    assert Customer.objects.filter(external_id="zipped").exists()
+
+
+def test_plain_json_labelled_gzip_is_a_400_and_writes_nothing(client, api_base):
+    response = client.post(
+        f"{api_base}/customers", b'{"external_id": "x"}', content_type="application/json",
+        HTTP_CONTENT_ENCODING="gzip",
+    )  # fmt: skip
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "JSON parse error - the body is not valid gzip"
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize("encoding", ["br", "deflate", "compress"])
+def test_an_encoding_it_cannot_undo_is_a_415(client, api_base, workspace, ada, encoding):
+    journey = journey_create(workspace)
+
+    response = client.post(
+        f"{api_base}/journeys/{journey.public_id}/trigger", b'{"external_id": "user_ada"}',
+        content_type="application/json", HTTP_CONTENT_ENCODING=encoding,
+    )  # fmt: skip
+
+    assert response.status_code == 415
+    assert response.json()["error"] == (
+        f"Content-Encoding {encoding!r} is not supported: send gzip, or no encoding"
+    )
+    assert not Enrollment.objects.exists()
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_a_gzip_body_is_held_to_the_upload_limit_once_decompressed(client, api_base):
+    bomb = gzip.compress(json.dumps({"external_id": "x", "pad": "a" * 100_000}).encode())
+    assert len(bomb) < 1000
+
+    response = client.post(
+        f"{api_base}/customers", bomb, content_type="application/json",
+        HTTP_CONTENT_ENCODING="gzip",
+    )  # fmt: skip
+
+    assert response.status_code == 413
+    assert response.json()["limit_bytes"] == 1000
+    assert not Customer.objects.exists()
