@@ -6,11 +6,14 @@ it as an error with a traceback through the product's code, is silenced in setti
 """
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+
+from journeys.entry.dialects.errors import dialect_error_body
 
 API_PREFIXES = ("/api/", "/compat/")
 
@@ -21,15 +24,20 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIXES)
 
 
+def _json_error(request: HttpRequest, body: dict[str, Any], status: int) -> JsonResponse:
+    """The product's JSON error, in the shape of the dialect the path belongs to."""
+    return JsonResponse(dialect_error_body(request.path, body, status), status=status)
+
+
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse({"error": f"no such endpoint: {request.path}"}, status=404)
+        return _json_error(request, {"error": f"no such endpoint: {request.path}"}, 404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse({"error": "internal server error"}, status=500)
+        return _json_error(request, {"error": "internal server error"}, 500)
     return defaults.server_error(request)
 
 
@@ -45,17 +53,12 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if not _is_api(request):
         return defaults.bad_request(request, exception)
     if too_big:
-        return JsonResponse(
-            {
-                "error": f"request body too large: the limit is {limit:,} bytes",
-                "limit_bytes": limit,
-            },
-            status=413,
-        )
-    return JsonResponse({"error": "bad request"}, status=400)
+        body = {"error": f"request body too large: the limit is {limit:,} bytes"}
+        return _json_error(request, {**body, "limit_bytes": limit}, 413)
+    return _json_error(request, {"error": "bad request"}, 400)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse({"error": "permission denied"}, status=403)
+        return _json_error(request, {"error": "permission denied"}, 403)
     return defaults.permission_denied(request, exception)

@@ -6,6 +6,7 @@ cursor's position reach the database (a 500). Here each is a 400 that says which
 parameter is wrong, as the OpenAPI schema documents (:func:`cursor_parameters`).
 """
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -17,6 +18,9 @@ from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 
 from customers.errors import InvalidRequest
+
+#: What DRF's cursors are made of: standard base64, padded.
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 
 class StrictCursorPagination(CursorPagination):
@@ -44,7 +48,13 @@ class StrictCursorPagination(CursorPagination):
         return int(raw)
 
     def decode_cursor(self, request: Request) -> Cursor | None:
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded == "":
+            return None  # ``?cursor=``: the first page, as clients that send it mean
         try:
+            # DRF's decoder skips what is not base64, so " " or "%00" read as no cursor.
+            if encoded is not None and not _BASE64.fullmatch(encoded):
+                raise NotFound
             cursor = super().decode_cursor(request)
             if cursor is not None and cursor.position is not None:
                 self._position_field.to_python(cursor.position)

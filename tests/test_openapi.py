@@ -118,8 +118,10 @@ def test_every_operation_lists_the_answers_any_view_can_give(schema):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("cursor=abc", "cursor"), ("limit=0", "limit"), ("limit=501", "limit"), ("limit=x", "limit")],
-)
+    [("cursor=abc", "cursor"), ("cursor=%20", "cursor"), ("cursor=%00", "cursor"),
+     ("cursor=%01", "cursor"), ("cursor=Y%3D%3D%3D", "cursor"), ("limit=0", "limit"),
+     ("limit=501", "limit"), ("limit=x", "limit")],
+)  # fmt: skip
 def test_a_bad_cursor_or_limit_is_a_documented_400_naming_it(
     client, api_base, schema, query, field
 ):
@@ -132,6 +134,15 @@ def test_a_bad_cursor_or_limit_is_a_documented_400_naming_it(
     assert "400" in listing["responses"]
     limit = next(p for p in listing["parameters"] if p["name"] == "limit")
     assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 500)
+
+
+def test_an_empty_cursor_is_the_first_page(client, api_base):
+    client.post(f"{api_base}/journeys", journey_definition(name="One"), format="json")
+
+    response = client.get(f"{api_base}/journeys?cursor=")
+
+    assert response.status_code == 200
+    assert [j["name"] for j in response.json()["results"]] == ["One"]
 
 
 def test_a_cursor_from_a_page_still_pages(client, api_base):

@@ -221,6 +221,15 @@ def test_errors_carry_segments_code_and_message(segment_url, raw_api_key):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_unknown_path_answers_in_segments_shape(segment_url):
+    response = requests.post(f"{segment_url}/v2/track", json={})
+
+    assert response.status_code == 404
+    message = "no such endpoint: /compat/segment/v2/track"
+    assert response.json() == {"error": message, "code": "not_found", "message": message}
+
+
+@pytest.mark.django_db(transaction=True)
 def test_malformed_basic_credentials_are_a_401(segment_url):
     response = requests.post(
         f"{segment_url}/v1/track",

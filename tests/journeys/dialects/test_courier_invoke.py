@@ -4,6 +4,7 @@ Courier seed (002), with the runs each leaves behind (or does not)."""
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from customers.models import ApiKey, ChannelIdentity, Customer, TenantProfile
@@ -296,6 +297,20 @@ def test_a_body_that_is_not_an_object_is_400(client, order_journey):
 
     assert response.status_code == 400
     assert response.json()["message"] == "request body must be a JSON object"
+
+
+def test_errors_answered_before_any_view_have_couriers_shape_too(client, order_journey):
+    unknown = client.get("/compat/courier/no/such/path")
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000):
+        big = invoke(client, order_journey.public_id, {"user_id": "u", "data": {"x": "a" * 2000}})
+
+    assert (unknown.status_code, unknown.json()) == (
+        404, error("no such endpoint: /compat/courier/no/such/path")
+    )  # fmt: skip
+    assert (big.status_code, big.json()) == (
+        413, error("request body too large: the limit is 1,000 bytes", limit_bytes=1000)
+    )  # fmt: skip
+    assert not Enrollment.objects.exists()
 
 
 @pytest.mark.parametrize("kind", ["unknown", "draft", "foreign"])

@@ -27,7 +27,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from customers.errors import InvalidRequest, api_exception_handler
+from customers.errors import InvalidRequest
 from customers.fields import StrictCharField
 from customers.openapi import SchemaRules
 from customers.pagination import StrictCursorPagination
@@ -36,6 +36,7 @@ from customers.ratelimit import TRIGGER_BUDGET
 from journeys.engine.exits import run_cancel, runs_cancel_by_key
 from journeys.engine.runs import run_get
 from journeys.entry.api import IDEMPOTENCY_KEY_PARAMETER
+from journeys.entry.dialects.courier.errors import error_body
 from journeys.entry.dialects.courier.invoke import Recipient, courier_invoke
 from journeys.entry.dialects.courier.runs import (
     courier_date,
@@ -45,6 +46,7 @@ from journeys.entry.dialects.courier.runs import (
     courier_step,
     run_status,
 )
+from journeys.entry.dialects.errors import exception_handler_shaped
 from journeys.entry.dialects.views import DialectView
 from journeys.entry.idempotency import idempotency_guard
 from journeys.models import Journey
@@ -71,23 +73,11 @@ TOKEN_MAX_LENGTH = 500  # Enrollment.cancellation_key
 EMAIL_PATTERN = f"^([^@{PYTHON_WHITESPACE_CLASS}]+@[^@{PYTHON_WHITESPACE_CLASS}]+)?$"
 
 
-def courier_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """The product's JSON error, with Courier's ``type`` and ``message`` added."""
-    response = api_exception_handler(exc, context)
-    if response is not None and isinstance(response.data, dict) and "error" in response.data:
-        response.data = {
-            "type": "invalid_request_error",
-            "message": response.data["error"],
-            **response.data,
-        }
-    return response
-
-
 class CourierView(DialectView):
     """A view of the dialect: the key's workspace, Courier's error shape."""
 
     def get_exception_handler(self) -> Any:
-        return courier_exception_handler
+        return exception_handler_shaped(error_body)
 
 
 def _body(data: Any) -> dict[str, Any]:

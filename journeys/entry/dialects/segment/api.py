@@ -14,11 +14,12 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from customers.errors import api_exception_handler
 from customers.gc_pause import gc_paused
 from customers.ratelimit import TRIGGER_BUDGET
 from customers.tracking import MessageType, TrackedMessage
+from journeys.entry.dialects.errors import exception_handler_shaped
 from journeys.entry.dialects.segment.authentication import WriteKeyAuthentication
+from journeys.entry.dialects.segment.errors import error_body
 from journeys.entry.dialects.views import DialectView
 from journeys.entry.events.api import BATCH_SCHEMA, CALL_SCHEMAS, LIMITS
 from journeys.entry.events.messages import (
@@ -29,17 +30,6 @@ from journeys.entry.events.messages import (
 )
 from journeys.entry.events.parsers import EventBodyParser
 from journeys.entry.events.service import events_ingest
-
-#: Segment's error codes by status, for its SDKs' exceptions.
-ERROR_CODES = {
-    400: "invalid_request",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-}
 
 
 class WriteKeyScheme(OpenApiAuthenticationExtension):
@@ -60,14 +50,6 @@ class SegmentAcceptedSerializer(serializers.Serializer):
     success = serializers.BooleanField(help_text="Always true: the messages are stored")
 
 
-def _segment_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    response = api_exception_handler(exc, context)
-    if response is not None and isinstance(response.data, dict) and "error" in response.data:
-        response.data["code"] = ERROR_CODES.get(response.status_code, "error")
-        response.data["message"] = response.data["error"]
-    return response
-
-
 class SegmentApiView(DialectView):
     """A Segment call: one message of ``message_type``, in the key's workspace."""
 
@@ -78,7 +60,7 @@ class SegmentApiView(DialectView):
     message_type: ClassVar[MessageType]
 
     def get_exception_handler(self) -> Any:
-        return _segment_exception_handler
+        return exception_handler_shaped(error_body)
 
     def messages(self, request: Request) -> list[TrackedMessage]:
         return [call_parse(request.data, type=self.message_type)]
