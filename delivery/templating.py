@@ -287,6 +287,46 @@ def template_syntax_problem(source: str) -> str | None:
     return None
 
 
+#: A variable's path as written, from its first character, then a ``default`` filter
+#: applied to it: ``data.plan | default: "free"``, ``data["plan"]|default:1``.
+_PATH_THEN_DEFAULT = re.compile(
+    r"""[\w-]+(?:\s*\.\s*[\w-]+|\s*\[\s*(?:"[^"]*"|'[^']*'|[\w.-]+)\s*\])*"""
+    r"\s*\|\s*default\b"
+)
+
+
+def template_defaulted_paths(source: str) -> set[tuple[str, ...]]:
+    """The global variable paths of ``source`` that are given a fallback (the
+    ``default`` filter) wherever they appear: a render never fails for their absence.
+
+    Paths as :func:`template_variable_paths` gives them. Each appearance is found by
+    the position the parser reports and read from the source from there.
+    """
+    try:
+        template = _parse(source)
+    except LiquidError:
+        return set()
+    defaulted: dict[tuple[str, ...], bool] = {}
+    for variables in template.analyze(include_partials=False).globals.values():
+        for variable in variables:
+            path = _literal_prefix(variable.segments)
+            if not path:
+                continue
+            guarded = _PATH_THEN_DEFAULT.match(source, variable.span.index) is not None
+            defaulted[path] = defaulted.get(path, True) and guarded
+    return {path for path, guarded in defaulted.items() if guarded}
+
+
+def _literal_prefix(segments: Any) -> tuple[str, ...]:
+    """A path's segments up to its first dynamic index, as strings."""
+    path: list[str] = []
+    for segment in segments:
+        if not isinstance(segment, str | int):
+            break
+        path.append(str(segment))
+    return tuple(path)
+
+
 def template_variable_paths(source: str) -> list[list[str]]:
     """The global variable paths ``source`` references, e.g. ``[["data", "coupon"]]``.
 
@@ -301,14 +341,8 @@ def template_variable_paths(source: str) -> list[list[str]]:
         template = _parse(source)
     except LiquidError:
         return []
-    paths: set[tuple[str, ...]] = set()
-    for segments in template.global_variable_segments(include_partials=False):
-        path: list[str] = []
-        for segment in segments:
-            if isinstance(segment, str | int):
-                path.append(str(segment))
-            else:
-                break
-        if path:
-            paths.add(tuple(path))
-    return [list(path) for path in sorted(paths)]
+    paths = {
+        _literal_prefix(segments)
+        for segments in template.global_variable_segments(include_partials=False)
+    }
+    return [list(path) for path in sorted(paths) if path]

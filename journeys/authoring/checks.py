@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from delivery.services import (
+    template_defaulted_paths,
     template_limit_problem,
     template_syntax_problem,
     template_variable_paths,
@@ -263,13 +264,18 @@ class _PublishChecker:
         if problem:
             self.errors.add(f"Liquid does not parse: {problem}", step=step, field=field)
             return
+        defaulted = template_defaulted_paths(source)
         for path in template_variable_paths(source):
             when = f"the {field} is rendered (at entry); it"
             if self.unknown_at_entry(".".join(path), roots, when=when, step=step, field=field):
                 continue
-            self.check_variable(path, step=step, field=field)
+            self.check_variable(path, step=step, field=field, defaulted=tuple(path) in defaulted)
 
-    def check_variable(self, path: list[str], *, step: str | None, field: str) -> None:
+    def check_variable(
+        self, path: list[str], *, step: str | None, field: str, defaulted: bool = False
+    ) -> None:
+        """``defaulted``: every use of the path has a fallback (``| default:``), so a
+        payload without it renders the fallback: nothing to warn of."""
         root, rest = path[0], path[1:]
         dotted = ".".join(path)
         if root == "api":
@@ -279,10 +285,10 @@ class _PublishChecker:
                     step=step,
                     field=field,
                 )
-            elif len(rest) > 1:
+            elif len(rest) > 1 and not defaulted:
                 self.check_payload_field(rest[1], ".".join(path[:3]), step=step, field=field)
         elif root == "data":
-            if rest:
+            if rest and not defaulted:
                 self.check_payload_field(rest[0], ".".join(path[:2]), step=step, field=field)
         elif root == "steps":
             if rest and rest[0] not in self.webhook_steps:

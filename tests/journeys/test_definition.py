@@ -476,6 +476,29 @@ def test_payload_variables_outside_the_schema_only_warn(journey_document):
     }
 
 
+def test_an_undeclared_field_with_a_fallback_everywhere_is_no_warning(journey_document):
+    document = with_steps(
+        journey_document,
+        {
+            "key": "confirm",
+            "type": "send",
+            "channel": "email",
+            "subject": "{{ data.key1 | default: '-' }} {{ data['key1'] |default:'x' }}",
+            "body": "{{ api.payload.gift.name | default: 'a gift' | upcase }} {{ data.coupon }}"
+            " {% if data.late %}{{ data.late | default: 1 }}{% endif %}",
+            "next": None,
+        },
+    )
+
+    _, warnings = definition_publish_problems(document)
+
+    # data.late is also read without a fallback (the if): a run without it fails there.
+    assert sorted(w["message"].split(" is not")[0] for w in warnings) == [
+        "data.coupon",
+        "data.late",
+    ]
+
+
 def test_top_level_names_must_be_schema_fields(journey_document):
     document = with_steps(
         journey_document,
