@@ -78,7 +78,7 @@ def _walk_to_barrier(walker: RunWalker, steps: Iterator[Pause], token: uuid.UUID
     except StopIteration:
         return False
     except LeaseLost:
-        logger.warning("lost the lease on %s; another worker continues it", walker.run)
+        _lost_log([walker])
         walker.writes_take()  # nothing of it may be written
         return False
     except Exception as error:
@@ -200,11 +200,32 @@ def _writes_write(walkers: list[RunWalker], token: uuid.UUID) -> set[RunWalker]:
         _runs_update(writes, timezone.now())
         _visits_write(list(writes.values()))
         _events_record(writes)
+    _lost_log([walker for walker in walkers if walker.run.pk not in owned])
     for walker in walkers:
-        if walker.run.pk not in owned:
-            logger.warning("lost the lease on %s; another worker continues it", walker.run)
         walker.writes_take()  # written, or dropped: a run we lost has a new owner
     return set(kept)
+
+
+def _lost_log(walkers: list[RunWalker]) -> None:
+    """Say why each of these walks was dropped: its run ended meanwhile (cancelled,
+    restarted, its journey archived), or another worker holds its lease."""
+    if not walkers:
+        return
+    ended = {
+        pk: (state, reason)
+        for pk, state, reason in Enrollment.objects.filter(
+            pk__in=[walker.run.pk for walker in walkers]
+        )
+        .exclude(state=Enrollment.State.ACTIVE)
+        .values_list("pk", "state", "exit_reason")
+    }
+    for walker in walkers:
+        if walker.run.pk in ended:
+            state, reason = ended[walker.run.pk]
+            why = f"{state} ({reason})" if reason else state
+            logger.info("%s ended meanwhile, %s: its walk is dropped", walker.run, why)
+        else:
+            logger.warning("lost the lease on %s; another worker continues it", walker.run)
 
 
 def _write_failed(walker: RunWalker, token: uuid.UUID, error: BaseException) -> None:

@@ -5,6 +5,8 @@ the walker's next commit drops its work, and its next send, confirmed against th
 database before it leaves, does not go (see ``journeys.engine.exits``).
 """
 
+import logging
+
 import pytest
 
 from customers.models import Customer
@@ -53,7 +55,7 @@ def cancel_during(monkeypatch, when, cancel):
 
 
 def test_a_run_cancelled_after_its_first_send_sends_nothing_more(
-    workspace, smtp_server, monkeypatch
+    workspace, smtp_server, monkeypatch, caplog
 ):
     journey = journey_create(workspace, steps=TWO_SENDS)
     (run_id,) = enroll(workspace, journey, "one", 1)
@@ -64,9 +66,14 @@ def test_a_run_cancelled_after_its_first_send_sends_nothing_more(
         lambda: run_cancel(workspace=workspace, run_id=run.public_id),
     )
 
-    runs_walk(runs_claim(run_ids=[run_id]))
+    with caplog.at_level(logging.INFO, logger="journeys.engine.runner"):
+        runs_walk(runs_claim(run_ids=[run_id]))
 
     assert [mail["Subject"] for mail in smtp_server.messages] == ["Hello"]
+    # The worker says why it dropped the walk: not a lease another worker took.
+    assert [r.getMessage() for r in caplog.records if r.name == "journeys.engine.runner"] == [
+        f"{run} ended meanwhile, exited (cancelled): its walk is dropped"
+    ]
     run.refresh_from_db()
     assert (run.state, run.exit_reason, run.lease_token) == ("exited", "cancelled", None)
     # The walker's record of the first send was dropped with its lease: the visit shows
