@@ -24,15 +24,28 @@ OPERATOR_VALUES: dict[tuple[str, ...], dict[str, Any] | None] = {
 FIELD_PATH_PATTERN = r"^[^.]+(\.[^.]+)*$"
 #: A segment's conditions read the customer only: ``customer`` or ``customer.<path>``.
 CUSTOMER_FIELD_PATTERN = r"^customer(\.[^.]+)*$"
+#: ``value_from`` reads the run's or trigger's context, never the customer.
+VALUE_FROM_PATTERN = r"^(?!customer(\.|$))[^.]+(\.[^.]+)*$"
 
 
-def _leaf(ops: tuple[str, ...], value: dict[str, Any] | None, field_pattern: str) -> dict:
+def _leaf(
+    ops: tuple[str, ...], value: dict[str, Any] | None, field_pattern: str, *, read: bool = False
+) -> dict:
+    """A leaf of these operators: with its ``value`` (or none), or, ``read``, with a
+    ``value_from`` path instead."""
     properties: dict[str, Any] = {
         "field": {"type": "string", "pattern": field_pattern},
         "op": {"type": "string", "enum": list(ops)},
     }
     required = ["field", "op"]
-    if value is None:
+    if read:
+        properties["value_from"] = {
+            "type": "string",
+            "pattern": VALUE_FROM_PATTERN,
+            "description": "A context path to read the value from (data.cart_id)",
+        }
+        required.append("value_from")
+    elif value is None:
         properties["value"] = {"nullable": True, "enum": [None]}
     else:
         properties["value"] = value
@@ -70,10 +83,14 @@ def condition_json_schema(*, ref: str, field_pattern: str = FIELD_PATH_PATTERN) 
         },
     ]
     leaves = [_leaf(ops, value, field_pattern) for ops, value in OPERATOR_VALUES.items()]
+    if field_pattern != CUSTOMER_FIELD_PATTERN:  # a segment has no context to read from
+        valued = tuple(op for ops, value in OPERATOR_VALUES.items() if value for op in ops)
+        leaves.append(_leaf(valued, None, field_pattern, read=True))
     return {
         "description": (
             'A condition: {"all": [...]}, {"any": [...]}, {"not": {...}} or a leaf '
-            '{"field", "op", "value"}. At most 20 levels deep and 1,000 nodes.'
+            '{"field", "op", "value"} (or "value_from", a context path to read the value '
+            "from). At most 20 levels deep and 1,000 nodes."
         ),
         "oneOf": groups + leaves,
     }

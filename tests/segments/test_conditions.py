@@ -491,3 +491,105 @@ def test_compiled_condition_is_a_q_usable_with_other_filters(
     assert isinstance(q, Q)
     assert list(rows) == [ada]
     assert list(Customer.objects.filter(workspace=workspace).exclude(q)) == [grace]
+
+
+# --- value_from: the value read from the context -------------------------------------
+
+
+def read(field, op, source):
+    return {"field": field, "op": op, "value_from": source}
+
+
+@pytest.mark.parametrize(
+    ("condition", "problem"),
+    [
+        (
+            {**leaf("event.properties.cart_id", "eq", "c1"), "value_from": "data.cart_id"},
+            "conditions: give value or value_from, not both",
+        ),
+        (read("a", "exists", "data.x"), "conditions.value_from: 'exists' takes no value"),
+        (read("a", "eq", ""), "conditions.value_from: expected a dotted path such as"),
+        (read("a", "eq", 3), "conditions.value_from: expected a dotted path such as"),
+        (read("a", "eq", "data..x"), "conditions.value_from: 'data..x' has an empty segment"),
+        (
+            read("event.properties.plan", "eq", "customer.plan"),
+            "conditions.value_from: 'customer.plan' reads the customer; value_from reads the",
+        ),
+    ],
+)
+def test_invalid_value_from_is_explained(condition, problem):
+    problems = condition_problems(condition)
+
+    assert len(problems) == 1
+    assert problems[0].startswith(problem)
+
+
+def test_a_missing_value_says_value_from_may_give_it():
+    assert condition_problems(leaf("a", "eq")) == [
+        "conditions.value: required by 'eq' (or value_from, a path to read it from)"
+    ]
+
+
+def test_value_from_compares_with_another_path_of_the_context():
+    context = {"data": {"cart_id": "c1", "carts": ["c1", "c2"], "total": 10, "prefix": "c"}}
+    same_cart = read("event.properties.cart_id", "eq", "data.cart_id")
+
+    assert condition_evaluate(same_cart, {**context, "event": {"properties": {"cart_id": "c1"}}})
+    assert not condition_evaluate(
+        same_cart, {**context, "event": {"properties": {"cart_id": "c2"}}}
+    )
+    event = {"properties": {"cart_id": "c2", "total": 12}}
+    assert condition_evaluate(
+        read("event.properties.cart_id", "in", "data.carts"), {**context, "event": event}
+    )
+    assert condition_evaluate(
+        read("event.properties.total", "gt", "data.total"), {**context, "event": event}
+    )
+    assert condition_evaluate(
+        read("event.properties.cart_id", "starts_with", "data.prefix"), {**context, "event": event}
+    )
+
+
+@pytest.mark.parametrize(
+    ("op", "source"),
+    [
+        ("eq", "data.missing"),  # absent
+        ("eq", "data.nothing"),  # null
+        ("eq", "data.carts"),  # a list is no value for eq
+        ("in", "data.cart_id"),  # a string is no list for in
+        ("starts_with", "data.total"),  # a number is no prefix
+        ("gt", "data.flag"),  # booleans do not order
+        ("contains", "data.nested"),  # an object is no value
+    ],
+)
+def test_a_value_from_that_gives_no_fitting_value_is_false_and_its_negation_true(op, source):
+    context = {
+        "data": {"cart_id": "c1", "carts": ["c1"], "total": 10, "flag": True,
+                 "nested": {"a": 1}, "nothing": None},
+        "event": {"properties": {"cart_id": "c1"}},
+    }  # fmt: skip
+    negated = {"eq": "ne", "in": "not_in", "contains": "not_contains"}
+
+    assert not condition_evaluate(read("event.properties.cart_id", op, source), context)
+    assert condition_evaluate({"not": read("event.properties.cart_id", op, source)}, context)
+    if op in negated:
+        assert condition_evaluate(read("event.properties.cart_id", negated[op], source), context)
+
+
+def test_value_from_in_sql_is_the_constant_it_reads(store, cast):
+    constants = {"data": {"plan": "vip", "plans": ["VIP", "vip-gold"], "none": None}}
+
+    assert selected(store, cast, read("customer.plan", "eq", "data.plan"), constants) == {"int"}
+    assert selected(store, cast, read("customer.plan", "in", "data.plans"), constants) == {
+        "float",
+        "text",
+    }
+    # Nothing to compare with: the positive leaf selects nobody, its negation everybody.
+    assert selected(store, cast, read("customer.plan", "eq", "data.none"), constants) == set()
+    assert selected(store, cast, read("customer.plan", "ne", "data.none"), constants) == set(cast)
+    assert selected(store, cast, read("customer.plan", "eq", "data.plans"), constants) == set()
+
+
+def test_value_from_needs_constants_to_compile():
+    with pytest.raises(ValueError, match=re.escape("'data.plan' is not a customer field")):
+        condition_to_q(read("customer.plan", "eq", "data.plan"))

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from customers.models import Customer
 from segments.conditions import (
+    OPERATORS,
     condition_evaluate,
     condition_problems,
     condition_to_q,
@@ -89,6 +90,8 @@ CUSTOMER_FIELDS = st.one_of(
 CONSTANT_FIELDS = st.sampled_from(["api.payload", "data", "event.properties"]).flatmap(
     lambda root: KEYS.map(lambda key: f"{root}.{key}")
 )
+#: The operators that take a value, which value_from may give them.
+VALUE_OPERATORS = [op for op in OPERATORS if op not in ("exists", "not_exists")]
 
 
 def observed(path, value, values_at):
@@ -120,11 +123,12 @@ def mostly(likely, other):
     return st.integers(0, 3).flatmap(lambda n: other if n == 0 else likely)
 
 
-def conditions(numbers, fields, data=()):
+def conditions(numbers, fields, data=(), value_from=None):
     """Random nested conditions, mostly over the fields and values found in ``data``.
 
     ``data`` is (root, value) pairs, e.g. ("customer", context). Without it random values
     almost never match, and nearly every condition selects all customers or none.
+    ``value_from``: paths a leaf may read its value from instead of a constant.
     """
     values_at = {}
     for root, value in data:
@@ -146,13 +150,20 @@ def conditions(numbers, fields, data=()):
         def leaf(op, values):
             return values.map(lambda value: {"field": field, "op": op, "value": value})
 
-        return st.one_of(
+        leaves = [
             *(leaf(op, scalars) for op in ["eq", "ne", "contains", "not_contains"]),
             *(leaf(op, orderable) for op in ["gt", "gte", "lt", "lte"]),
             leaf("starts_with", text),
             *(leaf(op, st.lists(scalars, max_size=4)) for op in ["in", "not_in"]),
             st.sampled_from(["exists", "not_exists"]).map(lambda op: {"field": field, "op": op}),
-        )
+        ]
+        if value_from is not None:
+            leaves.append(
+                st.tuples(st.sampled_from(VALUE_OPERATORS), value_from).map(
+                    lambda pair: {"field": field, "op": pair[0], "value_from": pair[1]}
+                )
+            )
+        return st.one_of(*leaves)
 
     if values_at:
         fields = mostly(st.sampled_from(sorted(values_at)), fields)
@@ -228,7 +239,12 @@ def test_constant_leaves_fold_to_what_the_evaluator_decides(
 ):
     fields = CUSTOMER_FIELDS | CONSTANT_FIELDS
     condition = data.draw(
-        conditions(NUMBERS, fields, [*contexts(customer_list), *constants.items()])
+        conditions(
+            NUMBERS,
+            fields,
+            [*contexts(customer_list), *constants.items()],
+            value_from=CONSTANT_FIELDS,
+        )
     )
     with rollback():
         postgresql_store.add(customer_list)
