@@ -73,6 +73,10 @@ class JourneyVersion(models.Model):
     number = models.PositiveIntegerField()
     definition = models.JSONField()
     published_at = models.DateTimeField(auto_now_add=True)
+    #: The event names its ``wait_for_event`` steps wait for, set as it is saved: the
+    #: event stream asks which events a waiting run may need (one query over versions),
+    #: not every version's definition.
+    awaited_events = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -85,12 +89,25 @@ class JourneyVersion(models.Model):
     def save(self, *args, **kwargs) -> None:
         if self.pk is not None:
             raise ValueError("journey versions are immutable; publish a new one instead")
+        self.awaited_events = awaited_events_of(self.definition)
         super().save(*args, **kwargs)
 
     @functools.cached_property
     def spec(self) -> JourneySpec:
         """The definition, parsed once per (cached, immutable) version."""
         return JourneySpec.parse(self.definition)
+
+
+def awaited_events_of(definition: dict) -> list[str]:
+    """The event names a definition's ``wait_for_event`` steps wait for, sorted."""
+    steps = definition.get("steps") or []
+    return sorted(
+        {
+            step["event"]
+            for step in steps
+            if step.get("type") == "wait_for_event" and step.get("event")
+        }
+    )
 
 
 @functools.lru_cache(maxsize=512)

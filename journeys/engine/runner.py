@@ -28,6 +28,7 @@ from customers.db import rows_update
 from delivery.models import Message
 from delivery.services import webhook_events_record_many
 from journeys.engine.claims import Claim
+from journeys.engine.event_waits import Waiting, waits_recheck
 from journeys.engine.failures import (
     MAX_WALK_ATTEMPTS,
     error_describe,
@@ -203,7 +204,20 @@ def _writes_write(walkers: list[RunWalker], token: uuid.UUID) -> set[RunWalker]:
     _lost_log([walker for walker in walkers if walker.run.pk not in owned])
     for walker in walkers:
         walker.writes_take()  # written, or dropped: a run we lost has a new owner
+    _waits_recheck(kept)
     return set(kept)
+
+
+def _waits_recheck(walkers: list[RunWalker]) -> None:
+    """Runs just committed as waiting for an event: wake those for which a matching event
+    arrived while they were walked (see :mod:`journeys.engine.event_waits`)."""
+    waiting = []
+    for walker in walkers:
+        if walker.awaiting is not None:
+            step, since = walker.awaiting
+            walker.awaiting = None
+            waiting.append(Waiting(walker.run, step, since, walker.template_context()))
+    waits_recheck(waiting)
 
 
 def _lost_log(walkers: list[RunWalker]) -> None:

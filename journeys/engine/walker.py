@@ -98,6 +98,9 @@ class RunWalker:
         self.writes = Writes()
         self.lease_until: datetime = run.lease_expires_at or timezone.now()
         self._context: dict[str, Any] | None = None
+        #: The ``wait_for_event`` step the walk left the run waiting at, and since when:
+        #: once that is committed, the runner looks for events that arrived meanwhile.
+        self.awaiting: tuple[dict[str, Any], datetime] | None = None
 
     def template_context(self) -> dict[str, Any]:
         if self._context is None:
@@ -244,6 +247,8 @@ class RunWalker:
     def wait(self, turn: _Turn) -> None:
         step, visit, visit_row, result, now = turn
         self.run.wake_at = result.wait_until
+        if step["type"] == "wait_for_event":
+            self.awaiting = (step, visit_row.started_at if visit_row is not None else now)
         if visit_row is None:
             self.writes.created.append(
                 StepRun(

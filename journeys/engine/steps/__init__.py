@@ -20,12 +20,11 @@ from journeys.engine.steps.send import ComposeError, send_compose, send_idempote
 from journeys.engine.steps.split import split_step
 from journeys.engine.steps.throttle import throttle_step
 from journeys.engine.steps.update_customer import update_customer_step
-from journeys.engine.steps.wait_for_event import EVENT_POLL_INTERVAL, wait_for_event_step
+from journeys.engine.steps.wait_for_event import wait_for_event_step
 from journeys.engine.steps.webhook import webhook_step
 
 __all__ = [
     "COMMIT_FIRST",
-    "EVENT_POLL_INTERVAL",
     "EXECUTORS",
     "RECORD_AT_ONCE",
     "RETRY_DELAYS",

@@ -20,7 +20,9 @@ same transaction:
    entry rules, the entry conditions compiled to SQL (a leaf on the event folded per
    distinct answer), each run with its event as ``event`` and its properties as the
    payload (``data``, ``api.payload``);
-4. marks the batch matched.
+4. wakes the runs waiting for one of the events (``wait_for_event``) whose condition
+   it satisfies (:func:`journeys.engine.event_waits.waits_wake_for`);
+5. marks the batch matched.
 
 So a match costs a fixed number of statements per journey, never one per event.
 """
@@ -36,6 +38,7 @@ from django.utils import timezone
 from customers.db import in_values
 from customers.models import Customer, Event, Workspace
 from customers.selectors import active_customers
+from journeys.engine.event_waits import Arrival, waits_wake_for
 from journeys.engine.tasks import ADVANCE_BATCH
 from journeys.entry.core import entry_constants, journey_enroll
 from journeys.entry.selectors import TriggerTarget, event_journeys_live
@@ -63,6 +66,7 @@ class _Waiting:
     properties: Any
     timestamp: datetime
     message_id: str | None
+    received_at: datetime
 
     def as_context(self) -> dict[str, Any]:
         """The event as conditions and templates read it (``event.properties.x``)."""
@@ -84,7 +88,14 @@ def events_match(*, limit: int = MATCH_BATCH, now: datetime | None = None) -> Ma
             .order_by("pk")
             .select_for_update(skip_locked=True)
             .values_list(
-                "pk", "workspace_id", "customer_id", "name", "properties", "timestamp", "message_id"
+                "pk",
+                "workspace_id",
+                "customer_id",
+                "name",
+                "properties",
+                "timestamp",
+                "message_id",
+                "received_at",
             )[:limit]
         ]
         if not waiting:
@@ -97,6 +108,13 @@ def events_match(*, limit: int = MATCH_BATCH, now: datetime | None = None) -> Ma
         for workspace_id, events in by_workspace.items():
             for target in journeys.get(workspace_id, ()):
                 runs += _journey_enter(target, events, now)
+        waits_wake_for(
+            [
+                Arrival(event.customer_id, event.name, event.received_at, event.as_context())
+                for event in waiting
+                if event.customer_id is not None
+            ]
+        )
         Event.objects.filter(in_values(Event, "pk", [event.pk for event in waiting])).update(
             matched_at=now
         )
