@@ -1,6 +1,7 @@
 """Journeys, their published versions, enrollments (runs) and the runs' timelines."""
 
 import functools
+import secrets
 
 from django.db import models
 from django.db.models import Q
@@ -22,6 +23,7 @@ class Journey(models.Model):
     class TriggerType(models.TextChoices):
         API = "api"
         EVENT = "event"
+        WEBHOOK = "webhook"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="journeys")
     public_id = models.CharField(
@@ -36,6 +38,15 @@ class Journey(models.Model):
     trigger_event = models.CharField(max_length=255, blank=True, default="")
     trigger_schema = models.JSONField(default=list, blank=True)
     trigger_conditions = models.JSONField(null=True, blank=True)
+    #: What only some trigger types have (a webhook trigger's ``identify``, ``signature``
+    #: and ``create_customers``), as the definition spells them.
+    trigger_options = models.JSONField(default=dict, blank=True)
+    #: A webhook trigger's secret URL is ``/hooks/<webhook_token>``: made when the journey
+    #: first has that trigger, replaced by a rotation (the old URL answers 404 at once).
+    webhook_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    #: The secret a webhook trigger's sender signs with (``trigger.signature``): theirs,
+    #: set through the API (Stripe's ``whsec_...``, a Standard Webhooks ``whsec_...``).
+    webhook_secret = models.CharField(max_length=200, blank=True, default="")
 
     allow_reentry = models.BooleanField(default=False)
     max_entries_per_customer = models.PositiveIntegerField(null=True, blank=True)
@@ -60,6 +71,18 @@ class Journey(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if self.trigger_type == self.TriggerType.WEBHOOK and not self.webhook_token:
+            self.webhook_token = webhook_token_new()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "webhook_token"}
+        super().save(*args, **kwargs)
+
+
+def webhook_token_new() -> str:
+    """A webhook trigger URL's secret part: 32 random bytes, URL-safe."""
+    return secrets.token_urlsafe(32)
 
 
 class JourneyVersion(models.Model):

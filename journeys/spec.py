@@ -31,6 +31,12 @@ class TriggerSpec:
     event: str | None = None
     schema: tuple[SchemaField, ...] = ()
     conditions: Mapping[str, Any] | None = None
+    #: A webhook trigger's: which identifier names the customer, at which body path
+    #: (``("email", "data.object.customer_email")``); the signature it checks; whether
+    #: an unknown customer is created.
+    identify: tuple[str, str] | None = None
+    signature: str | None = None
+    create_customers: bool = True
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,9 @@ class JourneySpec:
                     for item in trigger.get("schema") or ()
                 ),
                 conditions=trigger.get("conditions"),
+                identify=next(iter((trigger.get("identify") or {}).items()), None),
+                signature=trigger.get("signature"),
+                create_customers=trigger.get("create_customers", True) is not False,
             ),
             entry=EntryRules(
                 allow_reentry=bool(entry.get("allow_reentry", False)),

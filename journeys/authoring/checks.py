@@ -123,6 +123,12 @@ class _PublishChecker:
         trigger = self.definition["trigger"]
         if trigger["type"] == "event" and not trigger["event"]:
             self.errors.add("an event trigger needs the event's name", field="trigger.event")
+        if trigger["type"] == "webhook" and not trigger.get("identify"):
+            self.errors.add(
+                "a webhook trigger needs trigger.identify: the body path of the customer's "
+                'email or external_id, e.g. {"email": "data.object.customer_email"}',
+                field="trigger.identify",
+            )
         for index, field in enumerate(trigger["schema"]):
             if field["name"] in CONTEXT_ROOTS:
                 self.warnings.add(

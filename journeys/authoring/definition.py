@@ -47,7 +47,10 @@ from customers.problems import problem_entry
 
 Problem = dict[str, Any]
 
-TRIGGER_TYPES = ("api", "event")
+TRIGGER_TYPES = ("api", "event", "webhook")
+#: How a webhook trigger's body names its customer, and the signatures it may check.
+WEBHOOK_IDENTIFIERS = ("email", "external_id")
+WEBHOOK_SIGNATURES = ("standard", "stripe")
 SCHEMA_FIELD_TYPES = ("string", "number", "boolean", "datetime")
 SEND_CHANNELS = ("email", "sms", "whatsapp", "webhook")
 WEBHOOK_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -71,7 +74,9 @@ EVENT_MAX_LENGTH = 255  # Journey.trigger_event
 CANCELLATION_KEY_MAX_LENGTH = 500  # Journey.cancellation_key
 
 DOCUMENT_FIELDS = ("name", "trigger", "entry", "cancellation_key", "start", "steps")
-TRIGGER_FIELDS = ("type", "event", "schema", "conditions")
+#: A webhook trigger's own fields (no other trigger has them, nor writes them).
+WEBHOOK_FIELDS = ("identify", "signature", "create_customers")
+TRIGGER_FIELDS = ("type", "event", "schema", "conditions", *WEBHOOK_FIELDS)
 
 
 class _Missing:
@@ -398,7 +403,8 @@ def _normalize_trigger(collector: ProblemCollector, raw: Any) -> dict[str, Any]:
         trigger_type = "api"
     elif trigger_type not in TRIGGER_TYPES:
         collector.add(
-            f"unknown trigger type {trigger_type!r}; expected api or event", field="trigger.type"
+            f"unknown trigger type {trigger_type!r}; expected api, event or webhook",
+            field="trigger.type",
         )
     event = raw.get("event")
     if event == "":
@@ -407,7 +413,7 @@ def _normalize_trigger(collector: ProblemCollector, raw: Any) -> dict[str, Any]:
         _, problem = _bounded_text(EVENT_MAX_LENGTH)(event)
         if problem:
             collector.add(f"trigger.event {problem}", field="trigger.event")
-        elif trigger_type == "api":
+        elif trigger_type != "event":
             collector.add(
                 "trigger.event applies only to event triggers (type 'event')",
                 field="trigger.event",
@@ -415,12 +421,70 @@ def _normalize_trigger(collector: ProblemCollector, raw: Any) -> dict[str, Any]:
     conditions = raw.get("conditions")
     if conditions is not None and not isinstance(conditions, dict):
         collector.add("trigger.conditions must be a condition object", field="trigger.conditions")
-    return {
+    trigger = {
         "type": trigger_type,
         "event": event,
         "schema": _normalize_schema(collector, raw.get("schema")),
         "conditions": conditions,
     }
+    if trigger_type == "webhook":
+        trigger.update(_normalize_webhook(collector, raw))
+    else:
+        for name in WEBHOOK_FIELDS:
+            if raw.get(name) is not None:
+                collector.add(
+                    f"trigger.{name} applies only to webhook triggers (type 'webhook')",
+                    field=f"trigger.{name}",
+                )
+    return trigger
+
+
+def _normalize_webhook(collector: ProblemCollector, raw: dict[str, Any]) -> dict[str, Any]:
+    """``identify`` (one of ``email`` / ``external_id``: the body path holding it, under
+    ``data.``), ``signature`` (null, ``standard`` or ``stripe``) and ``create_customers``
+    (true unless false)."""
+    identify = raw.get("identify")
+    if identify is not None:
+        where = "trigger.identify"
+        if not isinstance(identify, dict) or len(identify) != 1:
+            collector.add(
+                f'{where} must name one identifier: {{"email": "data.<path>"}} or '
+                '{"external_id": "data.<path>"}',
+                field=where,
+            )
+        else:
+            ((name, path),) = identify.items()
+            if name not in WEBHOOK_IDENTIFIERS:
+                collector.add(
+                    f"{where}: {name!r} is not an identifier; use email or external_id",
+                    field=where,
+                )
+            elif not _is_body_path(path):
+                collector.add(
+                    f"{where}.{name} must be a path in the body such as "
+                    f"'data.object.customer_email' (got {path!r})",
+                    field=f"{where}.{name}",
+                )
+    signature = raw.get("signature")
+    if signature is not None and signature not in WEBHOOK_SIGNATURES:
+        collector.add(
+            f"trigger.signature must be standard, stripe or null (got {signature!r})",
+            field="trigger.signature",
+        )
+    create = raw.get("create_customers")
+    if create is not None and not isinstance(create, bool):
+        collector.add(
+            "trigger.create_customers must be true or false", field="trigger.create_customers"
+        )
+    return {"identify": identify, "signature": signature, "create_customers": create is not False}
+
+
+def _is_body_path(path: Any) -> bool:
+    """``data.<key>[.<key>...]``: the webhook's body is the run's ``data``."""
+    if not isinstance(path, str):
+        return False
+    root, *keys = path.split(".")
+    return root == "data" and bool(keys) and all(keys)
 
 
 def _normalize_schema(collector: ProblemCollector, raw: Any) -> list[dict[str, Any]]:

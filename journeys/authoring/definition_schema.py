@@ -23,6 +23,7 @@ from journeys.authoring.definition import (
     STEP_FIELDS,
     STEP_KEY_MAX_LENGTH,
     STEP_KEY_PATTERN,
+    WEBHOOK_SIGNATURES,
     Field,
 )
 
@@ -184,7 +185,37 @@ def _trigger() -> dict[str, Any]:
         ["type"],
         "Triggered by a tracked event of this name",
     )
-    return {"nullable": True, "oneOf": [api, event]}
+    body_path = {"type": "string", "pattern": r"^data(\.[^.]+)+$"}
+    webhook = _object(
+        {
+            "type": {"type": "string", "enum": ["webhook"]},
+            "event": {"nullable": True, "enum": [None, ""]},
+            **shared,
+            "identify": {
+                "oneOf": [
+                    _object({"email": body_path}, ["email"]),
+                    _object({"external_id": body_path}, ["external_id"]),
+                ],
+                "nullable": True,
+                "description": "Where the body names the customer: "
+                '{"email": "data.object.customer_email"} or {"external_id": "data.user.id"}',
+            },
+            "signature": {
+                "type": "string",
+                "enum": [*WEBHOOK_SIGNATURES, None],
+                "nullable": True,
+                "description": "The signature checked with the journey's webhook secret",
+            },
+            "create_customers": {
+                "type": "boolean",
+                "nullable": True,
+                "description": "Make the customer the body names when unknown (default true)",
+            },
+        },
+        ["type"],
+        "Triggered by a POST to the journey's secret webhook URL; the body is the payload",
+    )
+    return {"nullable": True, "oneOf": [api, event, webhook]}
 
 
 def _entry() -> dict[str, Any]:

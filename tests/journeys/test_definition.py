@@ -719,6 +719,7 @@ def test_journey_fields_map_the_document_onto_the_model_columns(journey_document
         "trigger_event": "",
         "trigger_schema": journey_document["trigger"]["schema"],
         "trigger_conditions": None,
+        "trigger_options": {},
         "allow_reentry": False,
         "max_entries_per_customer": None,
         "reentry_cooldown_seconds": 0,
@@ -746,6 +747,68 @@ def test_definition_round_trips_through_the_database_unchanged(
 
     assert exported == document
     assert definition_normalize(exported) == exported
+
+
+WEBHOOK_TRIGGER = {
+    "type": "webhook",
+    "event": None,
+    "schema": [],
+    "conditions": None,
+    "identify": {"email": "data.object.customer_email"},
+    "signature": "stripe",
+    "create_customers": False,
+}
+
+
+@pytest.mark.django_db
+def test_a_webhook_trigger_round_trips_and_other_triggers_stay_as_they_were(
+    workspace, journey_document
+):
+    journey_document["trigger"] = dict(WEBHOOK_TRIGGER)
+    journey = Journey.objects.create(
+        workspace=workspace, **journey_fields_from_definition(copy.deepcopy(journey_document))
+    )
+
+    exported = definition_from_journey(Journey.objects.get(pk=journey.pk))
+
+    assert exported == journey_document
+    assert journey.webhook_token  # its secret URL, made with it
+    assert definition_normalize({"name": "x", "steps": [], "trigger": {"type": "webhook"}})[
+        "trigger"
+    ] == {**WEBHOOK_TRIGGER, "identify": None, "signature": None, "create_customers": True}
+
+
+@pytest.mark.parametrize(
+    ("trigger", "message"),
+    [
+        ({"type": "webhook", "identify": {"phone": "data.p"}}, "'phone' is not an identifier"),
+        (
+            {"type": "webhook", "identify": {"email": "object.email"}},
+            "trigger.identify.email must be a path in the body such as",
+        ),
+        (
+            {"type": "webhook", "identify": {"email": "data.a", "external_id": "data.b"}},
+            "trigger.identify must name one identifier",
+        ),
+        ({"type": "webhook", "signature": "hmac"}, "trigger.signature must be standard, stripe"),
+        ({"type": "webhook", "create_customers": "yes"}, "trigger.create_customers must be true"),
+        ({"type": "api", "identify": {"email": "data.e"}}, "trigger.identify applies only to"),
+        ({"type": "webhook", "event": "Paid"}, "trigger.event applies only to event triggers"),
+    ],
+)
+def test_a_webhook_triggers_fields_are_checked(trigger, message):
+    with pytest.raises(InvalidRequest) as raised:
+        definition_normalize({"name": "x", "steps": [], "trigger": trigger})
+
+    assert any(message in problem["message"] for problem in raised.value.details["problems"])
+
+
+def test_publishing_a_webhook_trigger_needs_to_know_who_the_body_names(journey_document):
+    journey_document["trigger"] = {"type": "webhook"}
+
+    errors, _ = definition_publish_problems(journey_document)
+
+    assert [e["field"] for e in errors] == ["trigger.identify"]
 
 
 @pytest.mark.parametrize(
