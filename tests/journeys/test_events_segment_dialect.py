@@ -10,10 +10,11 @@ from collections.abc import Iterator
 import pytest
 import requests
 from django.db import connection
+from django.utils import timezone
 from segment.analytics import Client
 from segment.analytics.request import _session
 
-from customers.models import Customer, Event, TenantProfile
+from customers.models import ApiKey, Customer, Event, TenantProfile
 from journeys.entry.events.matching import events_match
 from journeys.models import Enrollment
 from tests.factories import journey_create
@@ -49,6 +50,11 @@ def sent(monkeypatch):
 
 def basic(key: str) -> str:
     return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+
+def segment_error(message: str, code: str, **details) -> dict:
+    """The product's error with Segment's ``code`` and ``message`` beside it."""
+    return {"error": message, **details, "code": code, "message": message}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -239,3 +245,77 @@ def test_malformed_basic_credentials_are_a_401(segment_url):
 
     assert response.status_code == 401
     assert "malformed Basic credentials" in response.json()["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_over_32_kb_is_a_413_naming_the_limit(segment_url, raw_api_key):
+    body = {"userId": "u1", "event": "x", "properties": {"blob": "x" * 32768}}
+
+    response = requests.post(
+        f"{segment_url}/v1/track",
+        json=body,
+        headers={"Authorization": basic(raw_api_key)},
+        timeout=10,
+    )
+
+    assert response.status_code == 413
+    assert response.json() == segment_error(
+        "request body too large: the limit is 32,768 bytes",
+        "payload_too_large",
+        limit_bytes=32768,
+    )
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_body_not_sent_as_json_is_a_415(segment_url, raw_api_key):
+    response = requests.post(
+        f"{segment_url}/v1/track",
+        data=json.dumps({"userId": "u1", "event": "x"}),
+        headers={"Authorization": basic(raw_api_key), "Content-Type": "text/plain"},
+        timeout=10,
+    )
+
+    assert response.status_code == 415
+    assert response.json() == segment_error(
+        'Unsupported media type "text/plain" in request.', "unsupported_media_type"
+    )
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revoked_write_key_is_a_401(segment_url, raw_api_key, api_key):
+    ApiKey.objects.filter(pk=api_key.pk).update(revoked_at=timezone.now())
+
+    response = requests.post(
+        f"{segment_url}/v1/track",
+        json={"userId": "u1", "event": "x"},
+        headers={"Authorization": basic(raw_api_key)},
+        timeout=10,
+    )
+
+    assert response.status_code == 401
+    assert response.json() == segment_error("API key has been revoked", "unauthorized")
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_calls_spend_the_trigger_budget_then_are_rate_limited(segment_url, raw_api_key, api_key):
+    ApiKey.objects.filter(pk=api_key.pk).update(trigger_rate_limit_per_minute=1)
+    headers = {"Authorization": basic(raw_api_key)}
+    body = {"userId": "u1", "event": "x"}
+
+    first = requests.post(f"{segment_url}/v1/track", json=body, headers=headers, timeout=10)
+    second = requests.post(
+        f"{segment_url}/v1/batch", json={"batch": [body]}, headers=headers, timeout=10
+    )
+
+    assert (first.status_code, first.json()) == (200, {"success": True})
+    assert first.headers["RateLimit-Policy"] == '"trigger";q=1;w=60'
+    assert second.status_code == 429
+    answer = second.json()
+    assert (answer["code"], answer["message"]) == ("rate_limited", answer["error"])
+    assert answer["error"] == f"rate limit exceeded; retry in {answer['retry_after']} seconds"
+    assert 1 <= answer["retry_after"] <= 60
+    assert int(second.headers["Retry-After"]) == answer["retry_after"]
+    assert Event.objects.count() == 1

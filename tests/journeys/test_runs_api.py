@@ -94,14 +94,31 @@ def test_runs_are_filtered_by_journey_customer_and_state(client, api_base, works
 def test_listing_names_an_unknown_filter_id_or_state(client, api_base, other_workspace):
     elsewhere = journey_create(other_workspace)
 
-    assert client.get(f"{api_base}/runs?journey={elsewhere.public_id}").json() == {
-        "error": "journey not found",
-        "journey_id": elsewhere.public_id,
-    }
+    response = client.get(f"{api_base}/runs?journey={elsewhere.public_id}")
+    assert (response.status_code, response.json()) == (
+        404,
+        {"error": "journey not found", "journey_id": elsewhere.public_id},
+    )
     assert client.get(f"{api_base}/runs?customer=cus_nope").status_code == 404
     response = client.get(f"{api_base}/runs?state=running")
     assert response.status_code == 400
     assert response.json()["error"].startswith("state: must be one of active, completed")
+
+
+def test_a_page_holds_up_to_500_runs_and_a_larger_limit_is_a_400(client, api_base, workspace):
+    journey = journey_create(workspace, steps=WAIT)
+    runs_waiting_create(journey, customers_create(workspace, 501), wake_at=None)
+
+    full = client.get(f"{api_base}/runs?limit=500")
+    too_many = client.get(f"{api_base}/runs?limit=501")
+
+    assert full.status_code == 200
+    assert len(full.json()["results"]) == 500
+    assert len(client.get(full.json()["next"]).json()["results"]) == 1
+    assert (too_many.status_code, too_many.json()) == (
+        400,
+        {"error": "limit: must be an integer from 1 to 500 (got '501')", "field": "limit"},
+    )
 
 
 def test_another_workspaces_runs_are_not_listed(client, api_base, other_workspace):
@@ -171,6 +188,27 @@ def test_a_finished_run_cannot_be_cancelled(client, api_base, workspace, ada, st
     assert (run.state, run.exit_reason) == (state, "")
 
 
+@pytest.mark.parametrize("exit_reason", ["restarted", "exit step", "journey archived"])
+def test_a_run_that_exited_otherwise_cannot_be_cancelled(
+    client, api_base, workspace, ada, exit_reason
+):
+    journey = journey_create(workspace, steps=WAIT)
+    (run,) = runs_waiting_create(journey, [ada], wake_at=None)
+    run_finish(run, state=Enrollment.State.EXITED)
+    Enrollment.objects.filter(pk=run.pk).update(exit_reason=exit_reason)
+
+    response = client.post(f"{api_base}/runs/{run.public_id}/cancel")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": "run is exited and cannot be cancelled",
+        "run_id": run.public_id,
+        "state": "exited",
+    }
+    run.refresh_from_db()
+    assert (run.state, run.exit_reason) == ("exited", exit_reason)
+
+
 def test_cancelling_an_unknown_or_foreign_run_is_404(client, api_base, other_workspace):
     journey = journey_create(other_workspace, steps=WAIT)
     (stranger,) = customers_create(other_workspace, 1, prefix="s")
@@ -236,6 +274,39 @@ def test_cancelling_by_key_cancels_each_active_run_with_it(
     assert states == {ada_run: "cancelled", grace_run: "cancelled", other: ""}
     again = client.post(f"{api_base}/runs/cancel", {"cancellation_key": "order-A-1"}, format="json")
     assert again.json() == {"cancellation_key": "order-A-1", "cancelled": 0}
+
+
+def test_cancelling_by_key_cancels_the_runs_of_every_journey_with_it(
+    client, api_base, workspace, ada, grace
+):
+    orders = journey_create(
+        workspace, name="Orders", steps=WAIT, cancellation_key="order-{{ data.order_id }}"
+    )
+    reminders = journey_create(
+        workspace,
+        name="Reminders",
+        trigger={"schema": [{"name": "order_id", "type": "string"}]},
+        steps=WAIT,
+        cancellation_key="order-{{ order_id }}",
+    )
+    ada_run = trigger(client, api_base, orders, "user_ada", order_id="A-1")
+    grace_run = trigger(client, api_base, reminders, "user_grace", order_id="A-1")
+
+    response = client.post(
+        f"{api_base}/runs/cancel", {"cancellation_key": "order-A-1"}, format="json"
+    )
+
+    assert (response.status_code, response.json()) == (
+        200,
+        {"cancellation_key": "order-A-1", "cancelled": 2},
+    )
+    runs = Enrollment.objects.values_list("public_id", "journey_id", "state", "exit_reason")
+    assert sorted(runs) == sorted(
+        [
+            (ada_run, orders.pk, "exited", "cancelled"),
+            (grace_run, reminders.pk, "exited", "cancelled"),
+        ]
+    )
 
 
 def test_cancelling_by_key_stays_in_the_workspace(

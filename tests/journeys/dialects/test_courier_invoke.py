@@ -8,6 +8,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from customers.models import ApiKey, ChannelIdentity, Customer, TenantProfile
+from delivery.models import Message
 from journeys.authoring.services import journey_archive, journey_pause
 from journeys.engine.claims import runs_claim
 from journeys.engine.runner import runs_walk
@@ -246,6 +247,71 @@ def test_missing_schema_fields_are_not_refused(client, order_journey):
     assert Enrollment.objects.get().context["payload"] == {}
 
 
+def test_a_missing_field_fails_the_run_at_the_node_that_references_it(
+    client, workspace, ada, smtp_server
+):
+    journey = journey_create(
+        workspace,
+        trigger={"schema": [{"name": "order_id", "type": "string"},
+                            {"name": "coupon", "type": "string"}]},
+        steps=[
+            {"key": "thanks", "type": "send", "channel": "email", "subject": "Thanks",
+             "body": "Order {{ data.order_id }}", "next": "offer"},
+            {"key": "offer", "type": "send", "channel": "email", "subject": "A coupon",
+             "body": "Use {{ data.coupon }}", "next": None},
+        ],
+    )  # fmt: skip
+
+    response = invoke(client, journey.public_id, {"user_id": "user_ada", "data": SEED_DATA})
+    walk(response.json()["runId"])
+
+    assert response.status_code == 202
+    (mail,) = smtp_server.messages  # the first node ran; the second sent nothing
+    assert (mail["To"], mail["Subject"]) == ("ada@example.com", "Thanks")
+    assert list(Message.objects.values_list("subject", "body")) == [("Thanks", "Order ORD-9042")]
+    run = Enrollment.objects.get()
+    assert (run.state, run.current_step, run.error) == (
+        "failed", "offer", "offer: data.coupon is undefined"
+    )  # fmt: skip
+    steps = client.get(f"/compat/courier/journeys/runs/{run.public_id}/steps").json()["steps"]
+    assert [(step["node_id"], step["status"], step["error"]) for step in steps] == [
+        ("thanks", "PROCESSED", None),
+        ("offer", "ERROR", {"message": "data.coupon is undefined"}),
+    ]
+    run_view = client.get(f"/compat/courier/journeys/runs/{run.public_id}").json()
+    assert run_view["run"]["status"] == "ERROR"
+
+
+def test_schema_fields_are_variables_by_name_in_downstream_nodes(
+    client, workspace, ada, smtp_server
+):
+    journey = journey_create(
+        workspace,
+        trigger={"schema": [{"name": "order_id", "type": "string"},
+                            {"name": "order_total", "type": "number"},
+                            {"name": "is_first_order", "type": "boolean"}]},
+        steps=[
+            {"key": "first", "type": "branch",
+             "condition": {"field": "data.is_first_order", "op": "eq", "value": True},
+             "yes": "mail", "no": None},
+            {"key": "mail", "type": "send", "channel": "email",
+             "subject": "Order {{ order_id }}",
+             "body": "Total {{ order_total }}, first order: {{ is_first_order }}", "next": None},
+        ],
+    )  # fmt: skip
+
+    response = invoke(client, journey.public_id, {"user_id": "user_ada", "data": SEED_DATA})
+    walk(response.json()["runId"])
+
+    assert response.status_code == 202
+    assert Enrollment.objects.get().state == "completed"
+    assert list(Message.objects.values_list("subject", "body")) == [
+        ("Order ORD-9042", "Total 49.99, first order: true")
+    ]
+    (mail,) = smtp_server.messages
+    assert mail["Subject"] == "Order ORD-9042"
+
+
 # --- Error handling -------------------------------------------------------------------------
 
 
@@ -265,6 +331,25 @@ def test_no_user_identifier_or_contact_is_400(client, order_journey, body):
 
     assert (response.status_code, response.json()) == (400, error(MISSING_RECIPIENT))
     assert not Enrollment.objects.exists()
+
+
+def test_a_missing_required_schema_field_is_400_naming_it(client, workspace):
+    journey = journey_create(
+        workspace,
+        trigger={"schema": [{"name": "order_id", "type": "string"},
+                            {"name": "coupon", "type": "string", "required": True}]},
+    )  # fmt: skip
+
+    for data in ({"order_id": "ORD-9042"}, {"order_id": "ORD-9042", "coupon": None}):
+        response = invoke(client, journey.public_id, {"user_id": "u1", "data": data})
+
+        assert response.status_code == 400
+        message = "data.coupon is required (string)"
+        assert response.json() == error(
+            message, problems=[{"step": None, "field": "data.coupon", "message": message}]
+        )
+    assert not Enrollment.objects.exists()
+    assert not Customer.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -408,6 +493,30 @@ def test_a_missing_or_wrong_key_is_401(anonymous_client, order_journey):
     assert wrong.json()["type"] == "invalid_request_error"
     assert wrong.json()["message"] == "invalid API key"
     assert not Enrollment.objects.exists()
+
+
+# --- POST /journeys/cancel ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        lambda run_id: {"cancelation_token": "order-ORD-9042", "run_id": run_id},
+        lambda run_id: {},
+        lambda run_id: {"other": run_id},
+    ],
+    ids=["both", "neither", "something else"],
+)
+def test_cancel_needs_exactly_one_of_token_and_run_id(client, order_journey, body):
+    run_id = invoke(client, order_journey.public_id, {"user_id": "u1", "data": SEED_DATA})
+    run_id = run_id.json()["runId"]
+
+    response = client.post("/compat/courier/journeys/cancel", body(run_id), format="json")
+
+    assert response.status_code == 400
+    assert response.json() == error("Provide either cancelation_token or run_id")
+    run = Enrollment.objects.get(public_id=run_id)
+    assert (run.state, run.exit_reason) == ("active", "")
 
 
 # --- What Courier's clients send around it ------------------------------------------------

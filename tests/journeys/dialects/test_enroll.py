@@ -118,6 +118,7 @@ def test_combine_both_methods_deduplicates_across_them(client, journey, workspac
         },
     )
 
+    assert response.status_code == 200
     assert response.json() == {"enrolled_count": 2, "not_enrolled": nobody_left_out()}
     assert emails_enrolled(journey) == ["other@company.com", "user1@example.com"]
 
@@ -437,6 +438,7 @@ def test_addresses_are_trimmed_lowercased_and_deduplicated(client, journey, work
         },
     )
 
+    assert response.status_code == 200
     assert response.json() == {
         "enrolled_count": 2,
         "not_enrolled": nobody_left_out(not_found=["nobody@example.com"]),
@@ -532,6 +534,20 @@ def test_invalid_parameters_are_422_by_field(client, journey, users, body, field
     assert response.status_code == 422
     assert response.json() == {"error": {field: [message]}}
     assert not Enrollment.objects.exists()
+
+
+def test_a_hundred_list_addresses_are_accepted(client, journey, workspace):
+    members = customers_create(workspace, 100)
+    for i, member in enumerate(members):
+        segment_create(workspace, [member], name=f"List {i}", list_email=f"l{i}@example.com")
+
+    response = enroll(
+        client, journey, {"list_email_addresses": [f"l{i}@example.com" for i in range(100)]}
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"enrolled_count": 100, "not_enrolled": nobody_left_out()}
+    assert emails_enrolled(journey) == sorted(member.email for member in members)
 
 
 @pytest.mark.parametrize(

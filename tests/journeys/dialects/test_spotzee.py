@@ -129,8 +129,20 @@ def test_both_endpoints_need_a_valid_key(anonymous_client, journey):
     triggered = trigger(anonymous_client, journey.public_id, {"users": [{"external_id": "x"}]})
 
     assert (listed.status_code, triggered.status_code) == (401, 401)
+    assert listed.json() == {"error": "invalid API key"}
     assert triggered.json() == {"error": "invalid API key"}
     assert not Customer.objects.exists()
+
+
+def test_both_endpoints_without_an_authorization_header_are_401(anonymous_client, journey):
+    listed = anonymous_client.get(f"{BASE}/journeys")
+    triggered = trigger(anonymous_client, journey.public_id, {"users": [{"external_id": "x"}]})
+
+    assert (listed.status_code, triggered.status_code) == (401, 401)
+    assert listed.json() == {"error": "Authentication credentials were not provided."}
+    assert triggered.json() == {"error": "Authentication credentials were not provided."}
+    assert not Customer.objects.exists()
+    assert not Enrollment.objects.exists()
 
 
 # --- POST /journeys/{id}/trigger: entrances ------------------------------------------

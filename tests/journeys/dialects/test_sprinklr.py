@@ -104,6 +104,7 @@ def test_email_profiles_match_normalised_and_by_identity(sprinklr, journey, work
         ("WHATSAPP_BUSINESS", "+15551234567", "whatsapp", "15551234567"),
         ("WHATSAPP_BUSINESS", "+15551234567", "sms", "+15551234567"),
         ("TWITTER", "@ada", "twitter", "@ada"),
+        ("TWITTER ID", "1000456", "twitter_id", "1000456"),
         ("FB ID", "1000123", "fb_id", "1000123"),
     ],
 )
@@ -254,6 +255,23 @@ def test_the_seeds_own_example_body_is_not_json_and_is_a_400(sprinklr, journey):
     assert response.json()["error"].startswith("JSON parse error")
 
 
+@pytest.mark.parametrize("url", [TRIGGER, WITH_NEW_PROFILE])
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [
+        ("text/plain", '{"snType": "EMAIL", "snId": "ada@example.com", "journeyId": "{id}"}'),
+        ("application/x-www-form-urlencoded", "snType=EMAIL&snId=ada%40example.com&journeyId={id}"),
+    ],
+    ids=["text", "form"],
+)
+def test_a_body_not_sent_as_json_is_415(sprinklr, journey, ada, url, content_type, raw):
+    response = sprinklr.post(url, raw.replace("{id}", journey.public_id), content_type=content_type)
+
+    assert response.status_code == 415
+    assert response.json() == {"error": f'Unsupported media type "{content_type}" in request.'}
+    assert not Enrollment.objects.exists()
+
+
 def test_a_body_that_is_not_an_object_is_400(sprinklr):
     response = post(sprinklr, TRIGGER, ["snType"])
 
@@ -289,6 +307,7 @@ def test_an_unknown_journey_is_reported_before_an_unknown_profile(sprinklr):
         ("SMS", "+15550000000", "Profile not found: no SMS profile '+15550000000'"),
         ("sms", "+15550000000", "Profile not found: no SMS profile '+15550000000'"),
         ("TWITTER", "@nobody", "Profile not found: no TWITTER profile '@nobody'"),
+        ("TWITTER ID", "1000456", "Profile not found: no TWITTER_ID profile '1000456'"),
     ],
 )
 def test_an_unknown_profile_is_404(sprinklr, journey, sn_type, sn_id, message):
@@ -416,6 +435,22 @@ def test_new_profile_channels_become_identities_that_trigger_finds(sprinklr, jou
         ("whatsapp", "15557654321"),
         ("email", "second@sprinklr.com"),
     }
+    assert Enrollment.objects.filter(state="active").get().customer == customer
+
+
+def test_a_twitter_id_profile_is_found_by_the_seeds_spelling(sprinklr, journey, workspace):
+    body = seed_new_profile(journey)
+    body["unifiedProfile"]["profiles"].append({"channelType": "TWITTER ID", "channelId": "1000456"})
+    post(sprinklr, WITH_NEW_PROFILE, body)
+    customer = Customer.objects.get(external_id="id8")
+    Enrollment.objects.update(state="failed", finished_at=timezone.now())
+
+    response = post(sprinklr, TRIGGER, seed_trigger(journey, snType="TWITTER ID", snId="1000456"))
+
+    assert response.status_code == 204
+    assert ("twitter_id", "1000456") in set(
+        customer.identities.values_list("channel_type", "channel_id")
+    )
     assert Enrollment.objects.filter(state="active").get().customer == customer
 
 
