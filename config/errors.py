@@ -15,7 +15,7 @@ from django.views import defaults
 
 from journeys.entry.dialects.errors import dialect_error_body
 
-API_PREFIXES = ("/api/", "/compat/")
+API_PREFIXES = ("/api/", "/compat/", "/hooks/")
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from django_ratelimit.core import get_usage
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from customers.models import ApiKey
+from customers.models import ApiKey, default_trigger_rate_limit
 
 WINDOW_SECONDS = 60
 USAGE_ATTRIBUTE = "rate_limit_usage"
@@ -35,19 +35,15 @@ def _budget_rate(api_key: ApiKey, budget: str) -> int:
     return api_key.rate_limit_per_minute
 
 
-class ApiKeyRateThrottle(BaseThrottle):
-    """Counts each request against its key's budget for the view's kind of call."""
+class _BudgetThrottle(BaseThrottle):
+    """Counts a request against one budget, keeping the usage for the headers."""
 
-    def allow_request(self, request: Request, view: Any) -> bool:
-        api_key = request.auth
-        if not isinstance(api_key, ApiKey):
-            return True
-        budget = getattr(view, "rate_limit_budget", DEFAULT_BUDGET)
+    def count(self, request: Request, *, budget: str, holder: str, per_minute: int) -> bool:
         usage = get_usage(
             request._request,
-            group=f"{budget}:{api_key.public_id}",
-            key=lambda _group, _request: api_key.public_id,
-            rate=f"{_budget_rate(api_key, budget)}/m",
+            group=f"{budget}:{holder}",
+            key=lambda _group, _request: holder,
+            rate=f"{per_minute}/m",
             increment=True,
         )
         usage["budget"] = budget
@@ -57,6 +53,22 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return max(1, self.time_left)
+
+
+class ApiKeyRateThrottle(_BudgetThrottle):
+    """Counts each request against its key's budget for the view's kind of call."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        api_key = request.auth
+        if not isinstance(api_key, ApiKey):
+            return True
+        budget = getattr(view, "rate_limit_budget", DEFAULT_BUDGET)
+        return self.count(
+            request,
+            budget=budget,
+            holder=api_key.public_id,
+            per_minute=_budget_rate(api_key, budget),
+        )
 
 
 def rate_limit_headers(usage: dict[str, Any]) -> dict[str, str]:
@@ -73,3 +85,18 @@ def rate_limit_headers(usage: dict[str, Any]) -> dict[str, str]:
         "RateLimit-Policy": f'"{budget}";q={limit};w={WINDOW_SECONDS}',
         "RateLimit": f'"{budget}";r={remaining};t={reset}',
     }
+
+
+class WebhookRateThrottle(_BudgetThrottle):
+    """A webhook trigger's URL has no API key: its requests count against a trigger
+    budget of their own, per URL (``RATELIMIT_TRIGGER_PER_MINUTE``), with the same
+    headers."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        token = view.kwargs.get("token", "")
+        return self.count(
+            request,
+            budget=TRIGGER_BUDGET,
+            holder=f"webhook:{token}",
+            per_minute=default_trigger_rate_limit(),
+        )

@@ -14,6 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import F, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -36,6 +37,7 @@ DEFINITION_COLUMNS = (
     "trigger_event",
     "trigger_schema",
     "trigger_conditions",
+    "trigger_options",
     "allow_reentry",
     "max_entries_per_customer",
     "reentry_cooldown_seconds",
@@ -133,7 +135,16 @@ class JourneyAdmin(admin.ModelAdmin):
         (None, {"fields": ("workspace", "public_id", "name", "status", "live_version")}),
         (
             "Trigger",
-            {"fields": ("trigger_type", "trigger_event", "trigger_schema", "trigger_conditions")},
+            {
+                "fields": (
+                    "trigger_type",
+                    "trigger_event",
+                    "trigger_schema",
+                    "trigger_conditions",
+                    "trigger_options",
+                    "webhook_url",
+                )
+            },
         ),
         (
             "Entry rules",
@@ -153,6 +164,7 @@ class JourneyAdmin(admin.ModelAdmin):
     )
     base_readonly_fields = (
         "public_id",
+        "webhook_url",
         "status",
         "live_version",
         "steps_pretty",
@@ -187,6 +199,14 @@ class JourneyAdmin(admin.ModelAdmin):
     @admin.display(description="live version", ordering="live_version__number")
     def live_version_number(self, journey: Journey) -> int | None:
         return getattr(journey, "live_version_number", None)
+
+    @admin.display(description="webhook URL")
+    def webhook_url(self, journey: Journey) -> str:
+        """Where a webhook trigger's sender POSTs (rotate it through the API)."""
+        if journey.trigger_type != Journey.TriggerType.WEBHOOK or not journey.webhook_token:
+            return "-"
+        # The path: senders prefix it with this server's public address.
+        return reverse("webhook-trigger", args=[journey.webhook_token])
 
     @admin.display(description="steps (formatted)")
     def steps_pretty(self, journey: Journey) -> SafeString:

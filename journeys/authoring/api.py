@@ -9,6 +9,7 @@ the serializers below exist to document the shapes in the OpenAPI schema.
 from typing import Any
 
 from django.db.models import F
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -33,11 +34,14 @@ from journeys.authoring.checks import definition_publish_problems
 from journeys.authoring.definition_schema import definition_json_schema, step_json_schema
 from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.services import (
+    WEBHOOK_SECRET_PATTERN,
     journey_archive,
     journey_import,
     journey_pause,
     journey_publish,
     journey_update,
+    journey_webhook_rotate,
+    journey_webhook_secret_set,
 )
 from journeys.models import Journey, JourneyVersion
 
@@ -81,6 +85,11 @@ class JourneyDetailSerializer(JourneySummarySerializer):
         help_text="The draft differs from the live version (always true before publishing)"
     )
     definition = DefinitionField()
+    webhook_url = serializers.URLField(
+        allow_null=True,
+        help_text="A webhook trigger's secret URL: POST any JSON there (null for other "
+        "triggers). Rotate it with POST .../webhook/rotate.",
+    )
 
 
 class JourneyWithWarningsSerializer(JourneyDetailSerializer):
@@ -142,15 +151,23 @@ def _summary(journey: Journey) -> dict[str, Any]:
     }
 
 
-def _detail(journey: Journey, **extra: Any) -> dict[str, Any]:
+def _detail(request: Request, journey: Journey, **extra: Any) -> dict[str, Any]:
     definition = definition_from_journey(journey)
     live = journey.live_version
     return {
         **_summary(journey),
         "has_unpublished_changes": live is None or live.definition != definition,
         "definition": definition,
+        "webhook_url": webhook_url(request, journey),
         **extra,
     }
+
+
+def webhook_url(request: Request, journey: Journey) -> str | None:
+    """A webhook trigger's secret URL (None for other triggers)."""
+    if journey.trigger_type != Journey.TriggerType.WEBHOOK or not journey.webhook_token:
+        return None
+    return request.build_absolute_uri(reverse("webhook-trigger", args=[journey.webhook_token]))
 
 
 def _warnings(journey: Journey) -> list[dict[str, Any]]:
@@ -210,7 +227,8 @@ class JourneyListApi(WorkspaceApiView):
     def post(self, request: Request, workspace_id: str) -> Response:
         journey = journey_import(workspace=self.workspace, document=request.data)
         return Response(
-            _detail(journey, warnings=_warnings(journey)), status=status.HTTP_201_CREATED
+            _detail(self.request, journey, warnings=_warnings(journey)),
+            status=status.HTTP_201_CREATED,
         )
 
 
@@ -225,7 +243,7 @@ class JourneyDetailApi(WorkspaceApiView):
         responses={200: JourneyDetailSerializer, **_errors(401, 404, 429)},
     )
     def get(self, request: Request, workspace_id: str, journey_id: str) -> Response:
-        return Response(_detail(_journey(self.workspace.pk, journey_id)))
+        return Response(_detail(self.request, _journey(self.workspace.pk, journey_id)))
 
     @extend_schema(
         operation_id="journeys_update",
@@ -241,7 +259,7 @@ class JourneyDetailApi(WorkspaceApiView):
     def put(self, request: Request, workspace_id: str, journey_id: str) -> Response:
         journey = _journey(self.workspace.pk, journey_id)
         journey = journey_update(journey=journey, document=request.data)
-        return Response(_detail(journey, warnings=_warnings(journey)))
+        return Response(_detail(self.request, journey, warnings=_warnings(journey)))
 
 
 class JourneyExportApi(WorkspaceApiView):
@@ -275,7 +293,9 @@ class JourneyPublishApi(WorkspaceApiView):
     def post(self, request: Request, workspace_id: str, journey_id: str) -> Response:
         journey = _journey(self.workspace.pk, journey_id)
         version = journey_publish(journey=journey)
-        return Response(_detail(journey, warnings=_warnings(journey), version=_version(version)))
+        return Response(
+            _detail(self.request, journey, warnings=_warnings(journey), version=_version(version))
+        )
 
 
 class JourneyPauseApi(WorkspaceApiView):
@@ -291,7 +311,7 @@ class JourneyPauseApi(WorkspaceApiView):
     )
     def post(self, request: Request, workspace_id: str, journey_id: str) -> Response:
         journey = journey_pause(journey=_journey(self.workspace.pk, journey_id))
-        return Response(_detail(journey))
+        return Response(_detail(self.request, journey))
 
 
 class JourneyArchiveApi(WorkspaceApiView):
@@ -310,7 +330,7 @@ class JourneyArchiveApi(WorkspaceApiView):
     )
     def post(self, request: Request, workspace_id: str, journey_id: str) -> Response:
         journey = journey_archive(journey=_journey(self.workspace.pk, journey_id))
-        return Response(_detail(journey))
+        return Response(_detail(self.request, journey))
 
 
 def _version(version: JourneyVersion) -> dict[str, Any]:
@@ -318,3 +338,58 @@ def _version(version: JourneyVersion) -> dict[str, Any]:
         "number": version.number,
         "published_at": version.published_at,
     }
+
+
+class WebhookSecretSerializer(serializers.Serializer):
+    secret = serializers.RegexField(
+        WEBHOOK_SECRET_PATTERN,
+        help_text="The secret the sender signs with, as it gives it (e.g. whsec_...)",
+    )
+
+
+class JourneyWebhookRotateApi(WorkspaceApiView):
+    """``POST journeys/{journey_id}/webhook/rotate``."""
+
+    @extend_schema(
+        operation_id="journeys_webhook_rotate",
+        summary="Give a webhook trigger a new secret URL",
+        description="The old URL answers 404 at once. 409 for a journey without a webhook trigger.",
+        parameters=[JOURNEY_ID],
+        request=None,
+        responses={200: JourneyDetailSerializer, **_errors(401, 404, 409, 429)},
+    )
+    def post(self, request: Request, workspace_id: str, journey_id: str) -> Response:
+        journey = journey_webhook_rotate(journey=_journey(self.workspace.pk, journey_id))
+        return Response(_detail(self.request, journey))
+
+
+class JourneyWebhookSecretApi(WorkspaceApiView):
+    """``PUT|DELETE journeys/{journey_id}/webhook/secret``."""
+
+    @extend_schema(
+        operation_id="journeys_webhook_secret_set",
+        summary="Set the secret a webhook trigger's sender signs with",
+        description="Used when the trigger's ``signature`` is standard or stripe. Never "
+        "shown again. 409 for a journey without a webhook trigger.",
+        parameters=[JOURNEY_ID],
+        request=WebhookSecretSerializer,
+        responses={204: None, **_errors(400, 401, 404, 409, 429)},
+    )
+    def put(self, request: Request, workspace_id: str, journey_id: str) -> Response:
+        given = WebhookSecretSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        journey = _journey(self.workspace.pk, journey_id)
+        journey_webhook_secret_set(journey=journey, secret=given.validated_data["secret"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        operation_id="journeys_webhook_secret_delete",
+        summary="Remove a webhook trigger's signing secret",
+        parameters=[JOURNEY_ID],
+        request=None,
+        responses={204: None, **_errors(401, 404, 409, 429)},
+    )
+    def delete(self, request: Request, workspace_id: str, journey_id: str) -> Response:
+        journey = _journey(self.workspace.pk, journey_id)
+        journey_webhook_secret_set(journey=journey, secret=None)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,4 +1,5 @@
-"""Journey lifecycle: import, edit, publish, pause, archive.
+"""Journey lifecycle: import, edit, publish, pause, archive; a webhook trigger's URL
+and signing secret.
 
 The Journey row is the draft a marketer edits; a JourneyVersion is what runs. Each
 function that changes a journey's status locks its row first, so two concurrent
@@ -6,6 +7,7 @@ publishes queue up and get distinct version numbers, and a pause cannot interlea
 with a publish.
 """
 
+import re
 from typing import Any
 
 from django.db import transaction
@@ -20,7 +22,7 @@ from journeys.authoring.definition import definition_normalize
 from journeys.authoring.documents import definition_from_journey, journey_fields_from_definition
 from journeys.engine.exits import runs_exit
 from journeys.engine.tasks import runs_sweep
-from journeys.models import Enrollment, Journey, JourneyVersion
+from journeys.models import Enrollment, Journey, JourneyVersion, webhook_token_new
 
 #: Why the runs of an archived journey ended (``exit_reason``, and their events).
 ARCHIVED_REASON = "journey archived"
@@ -161,3 +163,35 @@ def journey_publish_check(*, journey: Journey) -> dict[str, Any]:
     except InvalidRequest as error:
         errors, warnings = error.details["problems"], []
     return {"errors": errors, "warnings": warnings}
+
+
+#: A webhook signing secret: what senders hand out (``whsec_...``), printable, no spaces.
+WEBHOOK_SECRET_PATTERN = r"^[\x21-\x7e]{1,200}$"
+
+
+@transaction.atomic
+def journey_webhook_rotate(*, journey: Journey) -> Journey:
+    """Give the journey's webhook trigger a new secret URL; the old one answers 404 from
+    this commit on."""
+    locked = _locked(journey)
+    if locked.trigger_type != Journey.TriggerType.WEBHOOK:
+        raise Conflict("only a journey with a webhook trigger has a webhook URL")
+    locked.webhook_token = webhook_token_new()
+    locked.save(update_fields=["webhook_token", "updated_at"])
+    return _refresh(journey)
+
+
+@transaction.atomic
+def journey_webhook_secret_set(*, journey: Journey, secret: str | None) -> None:
+    """Set (or, with None, remove) the secret the webhook's sender signs with."""
+    if secret is not None and not re.fullmatch(WEBHOOK_SECRET_PATTERN, secret):
+        raise InvalidRequest(
+            "secret: 1 to 200 printable ASCII characters without spaces, as the sender "
+            "gives it (e.g. whsec_...)",
+            field="secret",
+        )
+    locked = _locked(journey)
+    if locked.trigger_type != Journey.TriggerType.WEBHOOK:
+        raise Conflict("only a journey with a webhook trigger has a webhook secret")
+    locked.webhook_secret = secret or ""
+    locked.save(update_fields=["webhook_secret", "updated_at"])

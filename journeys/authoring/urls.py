@@ -1,4 +1,5 @@
-"""Journey definition routes: list, import, get, export, publish, pause, archive."""
+"""Journey definition routes: list, import, get, export, publish, pause, archive; a
+webhook trigger's URL rotation and signing secret."""
 
 from django.urls import path
 
@@ -9,6 +10,8 @@ from journeys.authoring.api import (
     JourneyListApi,
     JourneyPauseApi,
     JourneyPublishApi,
+    JourneyWebhookRotateApi,
+    JourneyWebhookSecretApi,
 )
 
 urlpatterns = [
@@ -18,4 +21,14 @@ urlpatterns = [
     path("journeys/<id:journey_id>/publish", JourneyPublishApi.as_view(), name="journey-publish"),
     path("journeys/<id:journey_id>/pause", JourneyPauseApi.as_view(), name="journey-pause"),
     path("journeys/<id:journey_id>/archive", JourneyArchiveApi.as_view(), name="journey-archive"),
+    path(
+        "journeys/<id:journey_id>/webhook/rotate",
+        JourneyWebhookRotateApi.as_view(),
+        name="journey-webhook-rotate",
+    ),
+    path(
+        "journeys/<id:journey_id>/webhook/secret",
+        JourneyWebhookSecretApi.as_view(),
+        name="journey-webhook-secret",
+    ),
 ]

@@ -251,7 +251,7 @@ class JourneyTriggerView(WorkspaceApiView):
             payload=parsed.given("payload") or {},
             dry_run=dry_run,
         )
-        return Response(_body(result), status=_status(result))
+        return Response(trigger_result_body(result), status=trigger_result_status(result))
 
 
 def _flag(params: Any, name: str) -> bool:
@@ -265,7 +265,7 @@ def _flag(params: Any, name: str) -> bool:
     raise InvalidRequest(f"{name} must be true or false (got {value!r})")
 
 
-def _body(result: TriggerResult) -> dict[str, Any]:
+def trigger_result_body(result: TriggerResult) -> dict[str, Any]:
     if result.bulk:
         outcomes = result.entry.outcomes
         body: dict[str, Any] = {
@@ -290,7 +290,7 @@ def _body(result: TriggerResult) -> dict[str, Any]:
     return body
 
 
-def _status(result: TriggerResult) -> int:
+def trigger_result_status(result: TriggerResult) -> int:
     """202 for work accepted: a single trigger's new run, any bulk trigger that named
     someone. 200 for the rest: a single trigger that enrolled no one, a bulk trigger's
     empty list, and every dry run (nothing was accepted)."""

@@ -80,13 +80,18 @@ def idempotency_key_get(request: Request) -> str | None:
 
 @contextlib.contextmanager
 def idempotency_guard(
-    *, request: Request, workspace: Workspace, expires_at: datetime | None = None
+    *,
+    request: Request,
+    workspace: Workspace,
+    expires_at: datetime | None = None,
+    key: str | None = None,
 ) -> Iterator[IdempotencyGuard]:
     """One execution per ``Idempotency-Key``; its answer replayed for 24 hours, or until
     ``expires_at`` when the request set its key's expiry (kept from the first request:
     a later one cannot change it while the key lives).
 
-    Without the header the guard does nothing. With it, the body of the ``with`` runs in
+    ``key`` is the caller's own key for the request (a webhook's delivery id) instead of
+    the header. Without a key the guard does nothing. With it, the body of the ``with`` runs in
     the transaction that claimed the key, so its writes and the stored answer commit
     together, and an error rolls both back (a retry then executes afresh)::
 
@@ -95,7 +100,7 @@ def idempotency_guard(
                 return guard.replay
             return guard.complete(Response(...))
     """
-    key = idempotency_key_get(request)
+    key = key if key is not None else idempotency_key_get(request)
     if key is None:
         yield IdempotencyGuard()
         return

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from journeys.authoring.services import journey_import
 from journeys.models import Enrollment, Journey, StepRun
+from tests.factories import journey_create
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +113,14 @@ def test_versions_are_viewable(admin_client, live_journey):
     )
 
     assert listing.status_code == detail.status_code == 200
+
+
+def test_a_webhook_journeys_change_page_shows_its_url(admin_client, workspace):
+    journey = journey_create(
+        workspace, trigger={"type": "webhook", "identify": {"email": "data.email"}}
+    )
+
+    page = admin_client.get(f"/admin/journeys/journey/{journey.pk}/change/")
+
+    assert page.status_code == 200
+    assert f"/hooks/{journey.webhook_token}" in page.content.decode()

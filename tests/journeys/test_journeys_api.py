@@ -135,7 +135,8 @@ def test_get_answers_the_journey_with_its_draft_definition(client, api_base, liv
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == SUMMARY_KEYS | {"has_unpublished_changes", "definition"}
+    assert set(body) == SUMMARY_KEYS | {"has_unpublished_changes", "definition", "webhook_url"}
+    assert body["webhook_url"] is None  # an API trigger
     assert body["status"] == "live"
     assert body["live_version"] == 1
     assert body["has_unpublished_changes"] is False
