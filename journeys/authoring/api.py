@@ -373,7 +373,7 @@ class JourneyWebhookSecretApi(WorkspaceApiView):
         "shown again. 409 for a journey without a webhook trigger.",
         parameters=[JOURNEY_ID],
         request=WebhookSecretSerializer,
-        responses={204: None, **_errors(400, 401, 404, 409, 429)},
+        responses={204: None, **error_responses(400), **_errors(401, 404, 409, 429)},
     )
     def put(self, request: Request, workspace_id: str, journey_id: str) -> Response:
         given = WebhookSecretSerializer(data=request.data)

@@ -68,6 +68,16 @@ def _rows() -> dict[str, str]:
     live = journey_create(workspace, name="Triggered", entry={"allow_reentry": True})
     lifecycle = journey_create(workspace, name="Lifecycle")
     draft = journey_create(workspace, name="Draft", status=Journey.Status.DRAFT)
+    # Bodies name a customer at data.email, made when unknown; no signature is checked.
+    hooked = journey_create(
+        workspace,
+        name="Hooked",
+        trigger={"type": "webhook", "identify": {"email": "data.email"}},
+        entry={"allow_reentry": True},
+    )
+    rotated = journey_create(  # rotating its URL leaves Hooked's working
+        workspace, name="Rotated", trigger={"type": "webhook", "identify": {"email": "data.e"}}
+    )
     segment = Segment.objects.create(workspace=workspace, name="Static", kind=Segment.Kind.STATIC)
     SegmentMembership.objects.create(segment=segment, customer=customer)
     mailing_list = Segment.objects.create(
@@ -98,6 +108,8 @@ def _rows() -> dict[str, str]:
         "ST_JOURNEY_ID": live.public_id,
         "ST_LIFECYCLE_JOURNEY_ID": lifecycle.public_id,
         "ST_DRAFT_JOURNEY_ID": draft.public_id,
+        "ST_WEBHOOK_JOURNEY_ID": rotated.public_id,
+        "ST_WEBHOOK_TOKEN": hooked.webhook_token,
         "ST_SEGMENT_ID": segment.public_id,
         "ST_LIST_EMAIL": mailing_list.list_email,
         "ST_RUN_ID": run.run_id,
