@@ -15,6 +15,7 @@ SWEEP_TASKS = frozenset(
     {
         "journeys.tasks.runs_sweep",
         "journeys.tasks.events_match",
+        "journeys.tasks.segment_presence_sweep",
         "delivery.tasks.webhook_deliveries_sweep",
     }
 )

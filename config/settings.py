@@ -205,6 +205,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 5.0,
         "options": {"expires": 10.0},
     },
+    # Segment triggers on dynamic segments: a check follows every customer change; this
+    # catches what a lost check missed (journeys.entry.segment_entries).
+    "segment-presence-sweep": {
+        "task": "journeys.tasks.segment_presence_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 50.0},
+    },
     "idempotency-records-purge": {
         "task": "journeys.tasks.idempotency_records_purge",
         "schedule": 3600.0,

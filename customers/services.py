@@ -18,6 +18,7 @@ from django.db.models import Q
 
 from customers.errors import Conflict, InvalidRequest
 from customers.models import ChannelIdentity, Customer, Workspace, normalize_email
+from customers.signals import customers_changed
 
 #: An insert can lose a race at most once per unique index it touches (external_id,
 #: email); one more attempt covers a customer that is changed again meanwhile.
@@ -258,6 +259,7 @@ def customer_identify(
                     "the customer was changed concurrently by another request; retry"
                 ) from None
             continue
+        customers_changed.send(Customer, workspace_id=workspace.pk, customer_ids=[customer.pk])
         return customer, created
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -352,6 +354,7 @@ def customer_update(
         except IntegrityError:
             # Lost a race against a concurrent insert of the same email/external_id.
             raise Conflict("email or external_id already belongs to another customer") from None
+        customers_changed.send(Customer, workspace_id=locked.workspace_id, customer_ids=[locked.pk])
     return locked
 
 

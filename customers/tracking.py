@@ -38,6 +38,7 @@ from customers.db import in_values, rows_update
 from customers.errors import Conflict
 from customers.models import Customer, Event, TenantProfile, Workspace
 from customers.services import MAX_IDENTIFY_ATTEMPTS, _merge_attributes
+from customers.signals import customers_changed
 
 
 class MessageType(StrEnum):
@@ -341,6 +342,12 @@ def customers_identify_many(*, workspace: Workspace, people: _People) -> int:
                 known = _Known(_Row(*values) for values in columns.all())
                 new, changed = _people_resolve(people, known)
                 _customers_write(workspace, new, changed)
+                if new or changed:
+                    customers_changed.send(
+                        Customer,
+                        workspace_id=workspace.pk,
+                        customer_ids=[row.pk for row in (*new, *changed)],
+                    )
         except IntegrityError:
             # A concurrent request made one of these people since we looked; its row
             # is committed now, and the next attempt finds it.

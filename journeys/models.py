@@ -24,6 +24,7 @@ class Journey(models.Model):
         API = "api"
         EVENT = "event"
         WEBHOOK = "webhook"
+        SEGMENT = "segment"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="journeys")
     public_id = models.CharField(
@@ -39,7 +40,8 @@ class Journey(models.Model):
     trigger_schema = models.JSONField(default=list, blank=True)
     trigger_conditions = models.JSONField(null=True, blank=True)
     #: What only some trigger types have (a webhook trigger's ``identify``, ``signature``
-    #: and ``create_customers``), as the definition spells them.
+    #: and ``create_customers``, a segment trigger's ``segment_id``), as the definition
+    #: spells them.
     trigger_options = models.JSONField(default=dict, blank=True)
     #: A webhook trigger's secret URL is ``/hooks/<webhook_token>``: made when the journey
     #: first has that trigger, replaced by a rotation (the old URL answers 404 at once).

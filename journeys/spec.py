@@ -37,6 +37,8 @@ class TriggerSpec:
     identify: tuple[str, str] | None = None
     signature: str | None = None
     create_customers: bool = True
+    #: A segment trigger's segment (``seg_...``): its new members enter.
+    segment_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class JourneySpec:
                 identify=next(iter((trigger.get("identify") or {}).items()), None),
                 signature=trigger.get("signature"),
                 create_customers=trigger.get("create_customers", True) is not False,
+                segment_id=trigger.get("segment_id"),
             ),
             entry=EntryRules(
                 allow_reentry=bool(entry.get("allow_reentry", False)),

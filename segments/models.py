@@ -74,3 +74,23 @@ class SegmentMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} in {self.segment_id}"
+
+
+class SegmentPresence(models.Model):
+    """A customer seen matching a dynamic segment, kept for the segments that
+    segment-triggered journeys watch: a customer who starts to match is added (and
+    enters those journeys), one who stops matching is removed (and enters again on
+    matching again, as the entry rules allow)."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="presences")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    since = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "customer"], name="segment_presence_unique")
+        ]
+        indexes = [models.Index(fields=["customer"], name="segment_presence_customer_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} in {self.segment_id}"

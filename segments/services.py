@@ -17,6 +17,7 @@ from customers.problems import problem_entry
 from customers.selectors import customers_by_identifiers
 from segments.conditions import condition_fields, condition_problems, condition_to_q
 from segments.models import Segment, SegmentMembership
+from segments.signals import segment_members_joined
 
 #: Per list (external_ids, emails) and request, like the trigger API's bulk limits.
 MAX_MEMBERS_PER_REQUEST = 1000
@@ -202,6 +203,8 @@ def segment_members_add(
         [SegmentMembership(segment=segment, customer_id=pk) for pk in sorted(new)],
         ignore_conflicts=True,
     )
+    if new:  # segment triggers enter them (journeys.entry.segment_entries)
+        segment_members_joined.send(Segment, segment=segment, customer_ids=sorted(new))
     return MembersAdded(added=len(new), already_members=len(existing), not_found=not_found)
 
 

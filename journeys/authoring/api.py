@@ -8,6 +8,7 @@ the serializers below exist to document the shapes in the OpenAPI schema.
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.db.models import F
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -22,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.errors import NotFound
+from customers.fields import StrictCharField
 from customers.http import WorkspaceApiView
 from customers.openapi import (
     ErrorSerializer,
@@ -341,9 +343,11 @@ def _version(version: JourneyVersion) -> dict[str, Any]:
 
 
 class WebhookSecretSerializer(serializers.Serializer):
-    secret = serializers.RegexField(
-        WEBHOOK_SECRET_PATTERN,
-        help_text="The secret the sender signs with, as it gives it (e.g. whsec_...)",
+    secret = StrictCharField(
+        max_length=200,
+        validators=[RegexValidator(WEBHOOK_SECRET_PATTERN)],
+        help_text="The secret the sender signs with, as it gives it (e.g. whsec_...): "
+        "printable, no spaces",
     )
 
 

@@ -123,6 +123,11 @@ class _PublishChecker:
         trigger = self.definition["trigger"]
         if trigger["type"] == "event" and not trigger["event"]:
             self.errors.add("an event trigger needs the event's name", field="trigger.event")
+        if trigger["type"] == "segment" and not trigger.get("segment_id"):
+            self.errors.add(
+                "a segment trigger needs trigger.segment_id: the segment whose new members enter",
+                field="trigger.segment_id",
+            )
         if trigger["type"] == "webhook" and not trigger.get("identify"):
             self.errors.add(
                 "a webhook trigger needs trigger.identify: the body path of the customer's "

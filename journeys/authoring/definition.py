@@ -47,7 +47,7 @@ from customers.problems import problem_entry
 
 Problem = dict[str, Any]
 
-TRIGGER_TYPES = ("api", "event", "webhook")
+TRIGGER_TYPES = ("api", "event", "webhook", "segment")
 #: How a webhook trigger's body names its customer, and the signatures it may check.
 WEBHOOK_IDENTIFIERS = ("email", "external_id")
 WEBHOOK_SIGNATURES = ("standard", "stripe")
@@ -76,7 +76,11 @@ CANCELLATION_KEY_MAX_LENGTH = 500  # Journey.cancellation_key
 DOCUMENT_FIELDS = ("name", "trigger", "entry", "cancellation_key", "start", "steps")
 #: A webhook trigger's own fields (no other trigger has them, nor writes them).
 WEBHOOK_FIELDS = ("identify", "signature", "create_customers")
-TRIGGER_FIELDS = ("type", "event", "schema", "conditions", *WEBHOOK_FIELDS)
+#: A segment trigger's own field: the segment whose new members enter.
+SEGMENT_FIELDS = ("segment_id",)
+TRIGGER_FIELDS = ("type", "event", "schema", "conditions", *WEBHOOK_FIELDS, *SEGMENT_FIELDS)
+#: The fields only some trigger types have, by type.
+TYPE_FIELDS = {"webhook": WEBHOOK_FIELDS, "segment": SEGMENT_FIELDS}
 
 
 class _Missing:
@@ -403,7 +407,7 @@ def _normalize_trigger(collector: ProblemCollector, raw: Any) -> dict[str, Any]:
         trigger_type = "api"
     elif trigger_type not in TRIGGER_TYPES:
         collector.add(
-            f"unknown trigger type {trigger_type!r}; expected api, event or webhook",
+            f"unknown trigger type {trigger_type!r}; expected api, event, webhook or segment",
             field="trigger.type",
         )
     event = raw.get("event")
@@ -429,14 +433,29 @@ def _normalize_trigger(collector: ProblemCollector, raw: Any) -> dict[str, Any]:
     }
     if trigger_type == "webhook":
         trigger.update(_normalize_webhook(collector, raw))
-    else:
-        for name in WEBHOOK_FIELDS:
+    elif trigger_type == "segment":
+        trigger.update(_normalize_segment(collector, raw))
+    for owner, names in TYPE_FIELDS.items():
+        if trigger_type == owner:
+            continue
+        for name in names:
             if raw.get(name) is not None:
                 collector.add(
-                    f"trigger.{name} applies only to webhook triggers (type 'webhook')",
+                    f"trigger.{name} applies only to {owner} triggers (type '{owner}')",
                     field=f"trigger.{name}",
                 )
     return trigger
+
+
+def _normalize_segment(collector: ProblemCollector, raw: dict[str, Any]) -> dict[str, Any]:
+    """``segment_id``: the segment (``seg_...``) whose new members enter."""
+    segment_id = raw.get("segment_id")
+    if segment_id is not None and (not isinstance(segment_id, str) or not segment_id.strip()):
+        collector.add(
+            "trigger.segment_id must be a segment's id (seg_...)", field="trigger.segment_id"
+        )
+        segment_id = None
+    return {"segment_id": segment_id}
 
 
 def _normalize_webhook(collector: ProblemCollector, raw: dict[str, Any]) -> dict[str, Any]:

@@ -215,7 +215,23 @@ def _trigger() -> dict[str, Any]:
         ["type"],
         "Triggered by a POST to the journey's secret webhook URL; the body is the payload",
     )
-    return {"nullable": True, "oneOf": [api, event, webhook]}
+    segment = _object(
+        {
+            "type": {"type": "string", "enum": ["segment"]},
+            "event": {"nullable": True, "enum": [None, ""]},
+            **shared,
+            "segment_id": {
+                "type": "string",
+                "pattern": NOT_BLANK_PATTERN,
+                "nullable": True,
+                "description": "The segment (seg_...) whose new members enter: added to a "
+                "static one, or starting to match a dynamic one",
+            },
+        },
+        ["type"],
+        "Triggered when a customer newly joins a segment",
+    )
+    return {"nullable": True, "oneOf": [api, event, webhook, segment]}
 
 
 def _entry() -> dict[str, Any]:

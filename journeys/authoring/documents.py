@@ -3,7 +3,7 @@ admin edits them), and exported as the canonical document they describe."""
 
 from typing import Any
 
-from journeys.authoring.definition import WEBHOOK_FIELDS, definition_normalize
+from journeys.authoring.definition import TYPE_FIELDS, definition_normalize
 from journeys.models import Journey
 
 
@@ -17,7 +17,12 @@ def journey_fields_from_definition(definition: dict[str, Any]) -> dict[str, Any]
         "trigger_event": trigger["event"] or "",
         "trigger_schema": trigger["schema"],
         "trigger_conditions": trigger["conditions"],
-        "trigger_options": {name: trigger[name] for name in WEBHOOK_FIELDS if name in trigger},
+        "trigger_options": {
+            name: trigger[name]
+            for names in TYPE_FIELDS.values()
+            for name in names
+            if name in trigger
+        },
         "allow_reentry": entry["allow_reentry"],
         "max_entries_per_customer": entry["max_entries_per_customer"],
         "reentry_cooldown_seconds": entry["reentry_cooldown_seconds"],
@@ -42,7 +47,7 @@ def definition_from_journey(journey: Journey) -> dict[str, Any]:
             "event": journey.trigger_event or None,
             "schema": journey.trigger_schema,
             "conditions": journey.trigger_conditions,
-            **_webhook_options(journey),
+            **_type_options(journey),
         },
         "entry": {
             "allow_reentry": journey.allow_reentry,
@@ -57,13 +62,16 @@ def definition_from_journey(journey: Journey) -> dict[str, Any]:
     }
 
 
-def _webhook_options(journey: Journey) -> dict[str, Any]:
-    """A webhook trigger's own fields, with their defaults; nothing for other triggers."""
-    if journey.trigger_type != Journey.TriggerType.WEBHOOK:
-        return {}
+def _type_options(journey: Journey) -> dict[str, Any]:
+    """The fields of the journey's trigger type alone, with their defaults (nothing for
+    the api and event triggers)."""
     options = journey.trigger_options or {}
-    return {
-        "identify": options.get("identify"),
-        "signature": options.get("signature"),
-        "create_customers": options.get("create_customers", True),
-    }
+    if journey.trigger_type == Journey.TriggerType.WEBHOOK:
+        return {
+            "identify": options.get("identify"),
+            "signature": options.get("signature"),
+            "create_customers": options.get("create_customers", True),
+        }
+    if journey.trigger_type == Journey.TriggerType.SEGMENT:
+        return {"segment_id": options.get("segment_id")}
+    return {}

@@ -16,13 +16,16 @@ from django.utils import timezone
 
 from customers.errors import Conflict, InvalidRequest
 from customers.models import Workspace
+from customers.problems import problem_entry
 from delivery.services import webhook_events_record
 from journeys.authoring.checks import definition_publish_problems
 from journeys.authoring.definition import definition_normalize
 from journeys.authoring.documents import definition_from_journey, journey_fields_from_definition
 from journeys.engine.exits import runs_exit
 from journeys.engine.tasks import runs_sweep
+from journeys.entry.segment_entries import segment_watch_start
 from journeys.models import Enrollment, Journey, JourneyVersion, webhook_token_new
+from segments.models import Segment
 
 #: Why the runs of an archived journey ended (``exit_reason``, and their events).
 ARCHIVED_REASON = "journey archived"
@@ -83,9 +86,14 @@ def journey_publish(*, journey: Journey) -> JourneyVersion:
             "journey cannot be published", problems=error.details["problems"], warnings=[]
         ) from error
     errors, warnings = definition_publish_problems(definition)
+    errors += _workspace_problems(locked, definition)
     if errors:
         raise InvalidRequest("journey cannot be published", problems=errors, warnings=warnings)
 
+    segment_id = definition["trigger"].get("segment_id")
+    if definition["trigger"]["type"] == Journey.TriggerType.SEGMENT and segment_id:
+        # Before it goes live: those in the segment now are members, not joiners.
+        segment_watch_start(journey=locked, segment_id=segment_id)
     live = locked.live_version
     if live is not None and live.definition == definition:
         version = live
@@ -103,6 +111,18 @@ def journey_publish(*, journey: Journey) -> JourneyVersion:
         # Resumed: runs held while paused are due again; wake the sweep now.
         transaction.on_commit(runs_sweep.delay, robust=True)
     return version
+
+
+def _workspace_problems(journey: Journey, definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """What only the journey's workspace can say: a segment trigger's segment exists."""
+    trigger = definition["trigger"]
+    segment_id = trigger.get("segment_id")
+    if trigger["type"] != Journey.TriggerType.SEGMENT or not segment_id:
+        return []
+    if Segment.objects.filter(workspace_id=journey.workspace_id, public_id=segment_id).exists():
+        return []
+    message = f"trigger.segment_id: no segment {segment_id!r} in this workspace"
+    return [problem_entry(message, field="trigger.segment_id")]
 
 
 @transaction.atomic
