@@ -284,6 +284,64 @@ def matching_measure() -> None:
 # --- latency ------------------------------------------------------------------------------
 
 
+def track_headers(key: str) -> dict[str, str]:
+    """A single track's headers: the key as Basic auth's write key, as Segment sends it."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode(),
+            "Content-Type": "application/json"}  # fmt: skip
+
+
+def tracks_send(
+    port: int, key: str, messages: list[dict], rate: float
+) -> list[tuple[str, float, int]]:
+    """POST each message to ``/compat/segment/v1/track``, one every ``1/rate`` s from half a
+    second on, on one connection; answers per message its recipient (``<userId>@example.com``),
+    when its request began (epoch seconds) and the HTTP status."""
+    auth = track_headers(key)
+    sends = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    start = time.time() + 0.5
+    for number, body in enumerate(messages):
+        time.sleep(max(0.0, start + number / rate - time.time()))
+        began = time.time()
+        conn.request("POST", "/compat/segment/v1/track", body=json.dumps(body), headers=auth)
+        response = conn.getresponse()
+        response.read()
+        sends.append((f"{body['userId']}@example.com", began, response.status))
+    conn.close()
+    return sends
+
+
+def arrivals_wait(sink, arrived: dict[str, float], expected, *, timeout: float) -> bool:
+    """Read the sink into ``arrived`` (each recipient's first e-mail) until every recipient
+    of ``expected`` has one, or ``timeout`` s; answers whether all arrived."""
+
+    def collect() -> bool:
+        for stamp, recipient in sink.received():
+            arrived.setdefault(recipient, stamp)
+        return all(recipient in arrived for recipient in expected)
+
+    return wait_until(collect, timeout=timeout)
+
+
+def latency_report(
+    label: str, sends: list[tuple[str, float, int]], arrived: dict[str, float]
+) -> list[float]:
+    """Print how many of ``sends`` (as :func:`tracks_send` answers) got their e-mail and
+    p50/p90/p99/max of e-mail arrival - request start; answers the latencies (s)."""
+    latencies = [arrived[to] - began for to, began, _ in sends if to in arrived]
+    statuses = [status for _, _, status in sends]
+    codes = ", ".join(f"{code} x{statuses.count(code)}" for code in sorted(set(statuses)))
+    print(f"{label}: {len(latencies)} of {len(sends)} arrived (HTTP {codes})")
+    if latencies:
+        print(
+            f"   p50 {percentile(latencies, 0.5) * 1000:.0f} ms,"
+            f" p90 {percentile(latencies, 0.9) * 1000:.0f} ms,"
+            f" p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+        )
+    sys.stdout.flush()
+    return latencies
+
+
 def latency_measure(args, port: int, key: str, processes, env, customers: int) -> None:
     import redis
 
@@ -292,44 +350,18 @@ def latency_measure(args, port: int, key: str, processes, env, customers: int) -
     processes.env = {**env, "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}"}
     processes.worker("worker", concurrency=args.worker_concurrency)
     processes.beat()
-    auth = {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode(),
-            "Content-Type": "application/json"}  # fmt: skip
-    sent: dict[str, float] = {}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    start = time.time() + 0.5
-    statuses = []
-    for number in range(args.latency_events):
-        user = f"user_{customers - number}"  # never in the batches' first customers
-        time.sleep(max(0.0, start + number / args.rate - time.time()))
-        body = {"userId": user, "event": NAMES[0], "properties": {"order_id": f"L-{number}",
-                "total": 99}, "messageId": f"latency-{number}"}  # fmt: skip
-        sent[f"{user}@example.com"] = time.time()
-        conn.request("POST", "/compat/segment/v1/track", body=json.dumps(body), headers=auth)
-        response = conn.getresponse()
-        response.read()
-        statuses.append(response.status)
-    conn.close()
+    messages = [
+        # never in the batches' first customers
+        {"userId": f"user_{customers - number}", "event": NAMES[0],
+         "properties": {"order_id": f"L-{number}", "total": 99},
+         "messageId": f"latency-{number}"}
+        for number in range(args.latency_events)
+    ]  # fmt: skip
+    sends = tracks_send(port, key, messages, args.rate)
     arrived: dict[str, float] = {}
-
-    def collect() -> bool:
-        for stamp, recipient in sink.received():
-            arrived.setdefault(recipient, stamp)
-        return len(arrived) >= len(sent)
-
-    wait_until(collect, timeout=30)
+    arrivals_wait(sink, arrived, [to for to, _, _ in sends], timeout=30)
     sink.process.kill()  # SIGTERM would print the interrupt it becomes here
-    latencies = [arrived[to] - at for to, at in sent.items() if to in arrived]
-    codes = ", ".join(f"{code} x{statuses.count(code)}" for code in sorted(set(statuses)))
-    print(
-        f"latency, event -> e-mail at the sink: {len(latencies)} of {len(sent)} arrived"
-        f" (HTTP {codes})"
-    )
-    if latencies:
-        print(
-            f"   p50 {percentile(latencies, 0.5) * 1000:.0f} ms,"
-            f" p90 {percentile(latencies, 0.9) * 1000:.0f} ms,"
-            f" p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
-        )
+    latency_report("latency, event -> e-mail at the sink", sends, arrived)
 
 
 # --- main ------------------------------------------------------------------------------------
