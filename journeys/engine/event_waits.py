@@ -159,7 +159,8 @@ def _waiting_runs(*, customer_ids: Collection[int], names: set[str]) -> list[Wai
         return []
     began = dict(
         StepRun.objects.filter(
-            enrollment_id__in=[run.pk for run in runs], finished_at__isnull=True
+            in_values(StepRun, "enrollment_id", [run.pk for run in runs]),
+            finished_at__isnull=True,
         ).values_list("enrollment_id", "started_at")
     )
     # A run whose wait has not begun is due already: its first walk reads the events.
