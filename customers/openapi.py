@@ -8,6 +8,7 @@ answer the schema does not list, or a body it does not describe, fails the suite
 from collections.abc import Callable
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.extensions import (
     OpenApiAuthenticationExtension,
     OpenApiSerializerExtension,
@@ -52,7 +53,10 @@ class StrictCharFieldSchema(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
-        if not self.target.allow_blank:
+        own = [v.regex.pattern for v in self.target.validators if isinstance(v, RegexValidator)]
+        if own:
+            schema["pattern"] = own[0]  # the field's own rule, stricter than "not blank"
+        elif not self.target.allow_blank:
             schema["pattern"] = NOT_BLANK_PATTERN
         return schema
 
