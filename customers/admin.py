@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.models import ApiKey, ChannelIdentity, Customer, Event, TenantProfile, Workspace
+from customers.signals import customers_changed
 
 
 @admin.register(Workspace)
@@ -158,6 +159,13 @@ class CustomerAdmin(admin.ModelAdmin):
         if obj is not None:
             return (*self.readonly_fields, "workspace")
         return self.readonly_fields
+
+    def save_model(
+        self, request: HttpRequest, obj: Customer, form: ModelForm, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        # As every other write of a customer does (segment triggers listen).
+        customers_changed.send(Customer, workspace_id=obj.workspace_id, customer_ids=[obj.pk])
 
 
 @admin.register(ChannelIdentity)

@@ -16,6 +16,7 @@ from customers.admin_fields import STRICT_JSON_FIELDS
 from segments.conditions import condition_problems
 from segments.models import Segment, SegmentMembership
 from segments.services import segment_member_count
+from segments.signals import segment_members_joined
 
 
 class SegmentForm(forms.ModelForm):
@@ -93,3 +94,12 @@ class SegmentMembershipAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SegmentMembership]:
         return super().get_queryset(request).filter(segment__kind=Segment.Kind.STATIC)
+
+    def save_model(
+        self, request: HttpRequest, obj: SegmentMembership, form: forms.ModelForm, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:  # a new member, as segment_members_add reports them
+            segment_members_joined.send(
+                Segment, segment=obj.segment, customer_ids=[obj.customer_id]
+            )

@@ -266,3 +266,16 @@ def test_a_workspace_without_segment_journeys_queues_no_check(
         plan(client, api_base, "bob", "pro")
 
     assert queued == []
+
+
+def test_a_member_added_in_the_admin_enters_too(admin_client, workspace, static):
+    (customer,) = customers_create(workspace, 1, prefix="u")
+    journey = segment_journey(workspace, static)
+
+    response = admin_client.post(
+        "/admin/segments/segmentmembership/add/",
+        {"segment": static.pk, "customer": customer.pk},
+    )
+
+    assert response.status_code == 302, response.content[:500]
+    assert entered(journey) == ["u_0"]
