@@ -1,6 +1,7 @@
 """Journey fixtures shared by the journeys tests: a small valid document, and that
 document imported and published."""
 
+import json
 from typing import Any
 
 import pytest
@@ -63,3 +64,19 @@ def live_journey(workspace, journey_document) -> Journey:
     journey = journey_import(workspace=workspace, document=journey_document)
     journey_publish(journey=journey)
     return journey
+
+
+@pytest.fixture
+def send(client, api_base):
+    """POST a batch of messages to the native events API; answers its JSON."""
+
+    def post(*messages):
+        response = client.post(
+            f"{api_base}/events/batch",
+            json.dumps({"batch": list(messages)}),
+            content_type="application/json",
+        )
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return post

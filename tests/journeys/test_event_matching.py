@@ -3,7 +3,6 @@ name, trigger conditions on the event, entry conditions and entry rules, each ru
 its event in its context; set-based, in a number of statements that does not grow with
 the batch."""
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -38,22 +37,6 @@ def event_journey(workspace, event="Order Completed", conditions=None, **parts):
         steps=MAIL,
         **parts,
     )
-
-
-@pytest.fixture
-def send(client, api_base):
-    """POST a batch of messages to the native events API; answers its JSON."""
-
-    def post(*messages):
-        response = client.post(
-            f"{api_base}/events/batch",
-            json.dumps({"batch": list(messages)}),
-            content_type="application/json",
-        )
-        assert response.status_code == 200, response.content
-        return response.json()
-
-    return post
 
 
 def track(user, event="Order Completed", **properties):

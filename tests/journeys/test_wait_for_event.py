@@ -4,7 +4,6 @@ trigger's data, ``value_from``) wakes it at once; another event does not; the ti
 path runs at the deadline. The event stream, claims and walks are the product's own;
 time moves with time_machine."""
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -33,20 +32,6 @@ CART_STEPS = [
      "set": {"ordered": "{{ event.properties.cart_id }}"}, "next": None},
     {"key": "remind", "type": "update_customer", "set": {"reminded": "yes"}, "next": None},
 ]  # fmt: skip
-
-
-@pytest.fixture
-def send(client, api_base):
-    def post(*messages):
-        response = client.post(
-            f"{api_base}/events/batch",
-            json.dumps({"batch": list(messages)}),
-            content_type="application/json",
-        )
-        assert response.status_code == 200, response.content
-        return response.json()
-
-    return post
 
 
 def track(user, event, **properties):
