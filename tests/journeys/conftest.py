@@ -1,5 +1,5 @@
-"""Journey fixtures shared by the journeys tests: a small valid document, and that
-document imported and published."""
+"""Journey fixtures shared by the journeys tests: a small valid document, that document
+imported and published, and a sender of event batches."""
 
 import json
 from typing import Any
