@@ -290,25 +290,47 @@ def track_headers(key: str) -> dict[str, str]:
             "Content-Type": "application/json"}  # fmt: skip
 
 
-def tracks_send(
-    port: int, key: str, messages: list[dict], rate: float
-) -> list[tuple[str, float, int]]:
-    """POST each message to ``/compat/segment/v1/track``, one every ``1/rate`` s from half a
-    second on, on one connection; answers per message its recipient (``<userId>@example.com``),
-    when its request began (epoch seconds) and the HTTP status."""
-    auth = track_headers(key)
+@dataclass(frozen=True)
+class Request:
+    """One request of :func:`requests_paced`; ``recipient`` is whose e-mail it should bring."""
+
+    method: str
+    path: str
+    body: dict
+    headers: dict[str, str]
+    recipient: str
+
+
+def requests_paced(port: int, requests: list[Request], rate: float) -> list[tuple[str, float, int]]:
+    """Send each request, one every ``1/rate`` s from half a second on, on one connection;
+    answers per request its recipient, when it began (epoch seconds) and the HTTP status."""
     sends = []
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     start = time.time() + 0.5
-    for number, body in enumerate(messages):
+    for number, request in enumerate(requests):
         time.sleep(max(0.0, start + number / rate - time.time()))
         began = time.time()
-        conn.request("POST", "/compat/segment/v1/track", body=json.dumps(body), headers=auth)
+        conn.request(
+            request.method, request.path, body=json.dumps(request.body), headers=request.headers
+        )
         response = conn.getresponse()
         response.read()
-        sends.append((f"{body['userId']}@example.com", began, response.status))
+        sends.append((request.recipient, began, response.status))
     conn.close()
     return sends
+
+
+def tracks_send(
+    port: int, key: str, messages: list[dict], rate: float
+) -> list[tuple[str, float, int]]:
+    """POST each message to ``/compat/segment/v1/track`` (:func:`requests_paced`); the
+    recipient of each is ``<userId>@example.com``."""
+    auth = track_headers(key)
+    requests = [
+        Request("POST", "/compat/segment/v1/track", body, auth, f"{body['userId']}@example.com")
+        for body in messages
+    ]
+    return requests_paced(port, requests, rate)
 
 
 def arrivals_wait(sink, arrived: dict[str, float], expected, *, timeout: float) -> bool:
