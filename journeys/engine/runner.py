@@ -117,12 +117,17 @@ def _walkers_load(claim: Claim, watch: LeaseWatch) -> list[RunWalker]:
     """
     if not claim:
         return []
-    runs = list(
-        Enrollment.objects.select_related("journey", "customer")
+    # By primary key alone, the lease and state checked here: with the lease and state in
+    # the WHERE, a planner whose statistics predate a burst read all of the journey's
+    # active runs through their partial index (30 ms a batch with 100,000 active).
+    runs = [
+        run
+        for run in Enrollment.objects.select_related("journey", "customer")
         .defer(*(f"journey__{name}" for name in _JOURNEY_UNUSED_FIELDS))
         .annotate(version_number=F("version__number"))
-        .filter(pk__in=claim.run_ids, lease_token=claim.token, state=Enrollment.State.ACTIVE)
-    )
+        .filter(pk__in=claim.run_ids)
+        if run.lease_token == claim.token and run.state == Enrollment.State.ACTIVE
+    ]
     if not runs:
         return []
     runs.sort(key=lambda run: (claim.due_at[run.pk], run.pk))  # the longest due first
@@ -186,16 +191,16 @@ def _writes_write(walkers: list[RunWalker], token: uuid.UUID) -> set[RunWalker]:
     with transaction.atomic():
         # Still leased to us and still active (archiving or a restart ends runs and takes
         # their lease); locked in key order, so concurrent commits cannot deadlock.
-        owned = set(
-            Enrollment.objects.select_for_update()
-            .filter(
-                pk__in=[walker.run.pk for walker in walkers],
-                lease_token=token,
-                state=Enrollment.State.ACTIVE,
-            )
+        # By primary key alone, as in _walkers_load (a plan that holds with stale
+        # statistics); a row that another worker now owns is locked for this moment only.
+        owned = {
+            pk
+            for pk, lease_token, state in Enrollment.objects.select_for_update()
+            .filter(pk__in=[walker.run.pk for walker in walkers])
             .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+            .values_list("pk", "lease_token", "state")
+            if lease_token == token and state == Enrollment.State.ACTIVE
+        }
         kept = [walker for walker in walkers if walker.run.pk in owned]
         writes = {walker: walker.writes for walker in kept}
         _runs_update(writes, timezone.now())

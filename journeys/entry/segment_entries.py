@@ -26,7 +26,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from customers.db import in_values
-from customers.models import Customer
+from customers.models import Customer, Workspace
 from customers.selectors import active_customers
 from journeys.entry.core import journey_enroll
 from journeys.entry.selectors import TriggerTarget
@@ -56,13 +56,21 @@ def segment_journeys_live(
     return targets
 
 
-def segment_joins_enter(segment: Segment, customer_ids: Sequence[int]) -> int:
-    """Enter these new members of ``segment`` into the journeys it triggers; answers
-    how many runs started."""
-    targets = segment_journeys_live(workspace_ids=[segment.workspace_id]).get(segment.public_id, ())
-    if not targets or not customer_ids:
+def segment_joins_enter(
+    segment: Segment,
+    customer_ids: Sequence[int],
+    targets: Sequence[TriggerTarget] | None = None,
+) -> int:
+    """Enter these new members of ``segment`` into the journeys it triggers (``targets``
+    when the caller has read them); answers how many runs started."""
+    if not customer_ids:
         return 0
-    customers = active_customers(segment.workspace).filter(
+    if targets is None:
+        live = segment_journeys_live(workspace_ids=[segment.workspace_id])
+        targets = live.get(segment.public_id, ())
+    if not targets:
+        return 0
+    customers = active_customers(Workspace(pk=segment.workspace_id)).filter(
         in_values(Customer, "pk", list(customer_ids))
     )
     return sum(
@@ -79,25 +87,32 @@ def segment_joins_enter(segment: Segment, customer_ids: Sequence[int]) -> int:
 def segment_presence_check(*, workspace_id: int, customer_ids: Sequence[int]) -> int:
     """Changed customers against the watched dynamic segments of their workspace: the
     new members enter (module docstring); answers how many runs started."""
-    watched = _watched_dynamic(workspace_ids=[workspace_id])
+    journeys = segment_journeys_live(workspace_ids=[workspace_id])
+    watched = _dynamic(journeys, workspace_ids=[workspace_id])
     if not watched:
         return 0
     scope = Customer.objects.filter(in_values(Customer, "pk", list(customer_ids)))
     runs = 0
     with transaction.atomic():
         for segment in watched:
-            runs += segment_joins_enter(segment, _presence_update(segment, scope))
+            joined = _presence_update(segment, scope)
+            runs += segment_joins_enter(segment, joined, journeys[segment.public_id])
     return runs
 
 
 def segment_presence_reconcile(*, enter: bool = True) -> int:
     """Every watched dynamic segment against all its workspace's customers; with
     ``enter``, the new members found enter (beat's safety net); answers how many."""
+    journeys = segment_journeys_live()
     joined = 0
-    for segment in _watched_dynamic():
+    for segment in _dynamic(journeys):
         with transaction.atomic():
-            new = _presence_update(segment, Customer.objects.filter(workspace=segment.workspace_id))
-            joined += segment_joins_enter(segment, new) if enter else len(new)
+            everyone = Customer.objects.filter(workspace=segment.workspace_id)
+            new = _presence_update(segment, everyone)
+            if enter:
+                joined += segment_joins_enter(segment, new, journeys[segment.public_id])
+            else:
+                joined += len(new)
     return joined
 
 
@@ -121,8 +136,10 @@ def segment_watch_start(*, journey: Journey, segment_id: str) -> None:
         _presence_update(segment, Customer.objects.filter(workspace=journey.workspace_id))
 
 
-def _watched_dynamic(*, workspace_ids: Collection[int] | None = None) -> list[Segment]:
-    watched = segment_journeys_live(workspace_ids=workspace_ids)
+def _dynamic(
+    watched: dict[str, list[TriggerTarget]], *, workspace_ids: Collection[int] | None = None
+) -> list[Segment]:
+    """The dynamic segments among those the ``watched`` journeys are triggered by."""
     if not watched:
         return []
     segments = Segment.objects.filter(public_id__in=list(watched), kind=Segment.Kind.DYNAMIC)
@@ -135,7 +152,7 @@ def _presence_update(segment: Segment, scope: QuerySet[Customer]) -> list[int]:
     """Among ``scope``, forget who no longer matches ``segment`` and record who newly
     does; answers the newly recorded (two statements, whatever the scope's size)."""
     scope = scope.filter(workspace_id=segment.workspace_id)
-    matching = active_customers(segment.workspace).filter(
+    matching = active_customers(Workspace(pk=segment.workspace_id)).filter(
         condition_to_q(segment.conditions), pk__in=scope.values("pk")
     )
     SegmentPresence.objects.filter(segment=segment, customer__in=scope.values("pk")).exclude(
