@@ -164,6 +164,21 @@ def test_a_body_that_is_no_json_object_is_a_400(workspace, sender, raw, status):
     assert not Enrollment.objects.exists()
 
 
+def test_a_body_the_trigger_refuses_makes_no_customer(workspace, sender):
+    journey = journey_create(
+        workspace,
+        trigger={"type": "webhook", "identify": {"email": "data.object.email"},
+                 "schema": [{"name": "plan", "type": "string", "required": True}]},
+        steps=STEPS,
+    )  # fmt: skip
+
+    response = post(sender, journey, {"object": {"email": "new@example.com"}})
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("data.plan")
+    assert not Customer.objects.exists()
+
+
 def test_without_create_customers_an_unknown_customer_is_not_made(workspace, sender):
     journey = hook_journey(workspace, create_customers=False)
 

@@ -12,6 +12,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import transaction
+
 from customers.errors import InvalidRequest, NotFound, Unprocessable
 from customers.services import customer_identify
 from journeys.entry.hooks.signatures import signature_check
@@ -63,8 +65,10 @@ def webhook_delivery_key(journey: Journey, payload: Any, headers: Mapping[str, s
     return _DELIVERY_KEY_PREFIX + digest
 
 
+@transaction.atomic
 def webhook_trigger(*, journey: Journey, payload: Any) -> TriggerResult:
-    """Enter the customer the body names into ``journey``, the body as the payload."""
+    """Enter the customer the body names into ``journey``, the body as the payload; all
+    or nothing (a customer made for a body the trigger then refuses is not kept)."""
     if not isinstance(payload, dict):
         raise InvalidRequest("the body must be a JSON object (it becomes the run's data)")
     trigger = webhook_trigger_spec(journey)
