@@ -68,17 +68,9 @@ class Command(BaseCommand):
             "beat": [python, "-m", "celery", "-A", "config", "beat",
                      "--schedule", str(schedule), "--loglevel", "INFO"],
         }  # fmt: skip
-        # Each in a session of its own: Ctrl-C (or a signal to this process group) reaches
-        # only this command, which stops each child in turn. Reaching the worker's pool
-        # process directly, it was logged as an error ("exited with signal 15").
         return {
             name: subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                bufsize=1,
-                start_new_session=True,
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
             )
             for name, argv in commands.items()
         }
