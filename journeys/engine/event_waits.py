@@ -200,16 +200,8 @@ def _wake(woken: Sequence[Waiting]) -> list[int]:
         )
     if ids:
         Enrollment.objects.filter(pk__in=ids).update(wake_at=timezone.now())
-        _kick_after_commit(ids)
+        # A task walks them; the tasks walk runs, whose runner calls this module.
+        from journeys.engine.tasks import runs_kick_after_commit
+
+        runs_kick_after_commit(ids)
     return ids
-
-
-def _kick_after_commit(run_ids: list[int]) -> None:
-    """A task walks the woken runs; many are left to the sweep, which hands them out in
-    batches. ``robust``: with the broker down they are due all the same."""
-    from journeys.engine import tasks  # the tasks walk runs, whose runner calls this module
-
-    if len(run_ids) > tasks.ADVANCE_BATCH:
-        transaction.on_commit(tasks.runs_sweep.delay, robust=True)
-    else:
-        transaction.on_commit(lambda: tasks.runs_advance.delay(run_ids), robust=True)

@@ -11,6 +11,7 @@ already queued during an upgrade still find their task.
 """
 
 from celery import shared_task
+from django.db import transaction
 
 from journeys.engine.claims import runs_claim, runs_claim_due
 from journeys.engine.dispatch import runs_sweep_dispatch
@@ -46,3 +47,14 @@ def runs_advance(run_ids: list[int], token: str | None = None) -> None:
     ``token`` is ignored: messages queued by earlier versions carried the lease of a
     sweep's claim; their runs are claimed afresh if still due."""
     runs_walk(runs_claim(run_ids=run_ids))
+
+
+def runs_kick_after_commit(run_ids: list[int] | None) -> None:
+    """Walk runs made due by the current transaction as soon as it commits: up to a
+    batch by id, in one task; more (or ``None``: a bulk entry's, not known by id) are
+    left to the sweep, which hands them out in batches. ``robust``: with the broker
+    down they are due all the same, and the sweep finds them once it is back."""
+    if run_ids is None or len(run_ids) > ADVANCE_BATCH:
+        transaction.on_commit(runs_sweep.delay, robust=True)
+    elif run_ids:
+        transaction.on_commit(lambda: runs_advance.delay(run_ids), robust=True)

@@ -576,19 +576,9 @@ def _runs_restart(journey: Journey, candidates: QuerySet[Customer], now: datetim
 
 
 def _kick_after_commit(result: EntryResult, *, bulk: bool) -> None:
-    """Start the new runs' first steps now instead of at the next sweep.
-
-    Runs the trigger knows by id (up to a batch of them) are walked by one task; more,
-    or a bulk entry's, are left to the sweep, which hands them out in batches.
-
-    ``robust``: if the broker is down the trigger still succeeds; the sweep finds the
-    runs, which are due in the database, within a second of the broker returning.
-    """
-    if bulk or len(result.runs) > tasks.ADVANCE_BATCH:
-        transaction.on_commit(tasks.runs_sweep.delay, robust=True)
-    elif result.runs:
-        run_pks = [run.pk for run in result.runs.values()]
-        transaction.on_commit(lambda: tasks.runs_advance.delay(run_pks), robust=True)
+    """Start the new runs' first steps now instead of at the next sweep: those the
+    trigger knows by id; a bulk entry's are left to the sweep."""
+    tasks.runs_kick_after_commit(None if bulk else [run.pk for run in result.runs.values()])
 
 
 #: The INSERT's arbiter: ``enrollment_one_active_per_customer`` alone, the index that
