@@ -59,6 +59,10 @@ class Journey(models.Model):
         max_length=500, blank=True, default="", help_text="Liquid, e.g. order-{{ data.order_id }}"
     )
 
+    #: The journey-wide controls of the document: ``sender``, ``send_window``, ``exit``
+    #: and ``goal`` (DESIGN.md section 6), each null when not set.
+    controls = models.JSONField(default=dict, blank=True)
+
     start_step = models.CharField(max_length=100, blank=True, default="")
     steps = models.JSONField(default=list, blank=True)
 
@@ -187,6 +191,8 @@ class Enrollment(models.Model):
     error = models.TextField(blank=True, default="")
     entered_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    #: When the journey's goal event arrived within its window: the run converted.
+    converted_at = models.DateTimeField(null=True, blank=True)
     # A worker that claimed the run owns it until the lease expires; every write of the
     # engine checks the token, so a run reclaimed after a crash has one owner at a time.
     lease_token = models.UUIDField(null=True, blank=True, editable=False)

@@ -10,6 +10,8 @@ Steps stay the canonical dicts their executors read (one shape per step type,
 documented in :mod:`journeys.authoring.definition`).
 """
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -67,8 +69,16 @@ class JourneySpec:
     trigger: TriggerSpec = field(default_factory=TriggerSpec)
     entry: EntryRules = field(default_factory=EntryRules)
     cancellation_key: str | None = None
+    #: Journey-wide controls, as in the document (DESIGN.md section 6), or None.
+    sender: Mapping[str, Any] | None = None
+    send_window: Mapping[str, Any] | None = None
+    exit: Mapping[str, Any] | None = None
+    goal: Mapping[str, Any] | None = None
     start: str | None = None
     steps_by_key: Mapping[str, dict[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    #: Whether a step reads ``messages.<step>`` (engagement): only then does a walk load
+    #: the run's messages into its context.
+    reads_messages: bool = False
 
     @classmethod
     def parse(cls, definition: Mapping[str, Any]) -> "JourneySpec":
@@ -100,8 +110,23 @@ class JourneySpec:
                 conditions=entry.get("conditions"),
             ),
             cancellation_key=definition.get("cancellation_key"),
+            sender=definition.get("sender"),
+            send_window=definition.get("send_window"),
+            exit=definition.get("exit"),
+            goal=definition.get("goal"),
             start=definition.get("start"),
             steps_by_key=MappingProxyType(
                 {step["key"]: step for step in definition.get("steps") or ()}
             ),
+            reads_messages=_reads_messages(definition.get("steps") or ()),
         )
+
+
+#: ``messages.<step key>``, as a condition's field or inside a template.
+_MESSAGES_PATH = re.compile(r"(?<![\w.])messages\.[A-Za-z0-9_]")
+
+
+def _reads_messages(steps: Any) -> bool:
+    """Does any step's condition or template name the ``messages`` root? (A plain text
+    that happens to match only costs a query per walk.)"""
+    return bool(_MESSAGES_PATH.search(json.dumps(steps)))

@@ -45,7 +45,7 @@ def _step_templates(step: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """``(field, template)`` for every Liquid string of a canonical step."""
     step_type = step["type"]
     if step_type == "send":
-        for name in ("subject", "url"):
+        for name in ("subject", "url", "html"):
             if isinstance(step.get(name), str):
                 yield name, step[name]
         yield from _json_strings(step.get("body"), "body")
@@ -63,6 +63,16 @@ def _step_templates(step: dict[str, Any]) -> Iterator[tuple[str, str]]:
 def _step_conditions(step: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     if step["type"] in ("branch", "wait_for_event"):
         yield "condition", step["condition"]
+
+
+def _control_conditions(definition: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """``(path, condition)`` of the exit events and the goal: checked against the
+    arriving event and the run's context, like a ``wait_for_event`` condition."""
+    for index, rule in enumerate((definition.get("exit") or {}).get("events") or ()):
+        yield f"exit.events[{index}].condition", rule["condition"]
+    goal = definition.get("goal")
+    if goal is not None:
+        yield "goal.condition", goal["condition"]
 
 
 class _PublishChecker:
@@ -96,6 +106,8 @@ class _PublishChecker:
             ),
         ):
             self.check_condition(condition, step=None, field=path, roots=roots)
+        for path, condition in _control_conditions(self.definition):
+            self.check_condition(condition, step=None, field=path)
         for step in self.definition["steps"]:
             for field, source in _step_templates(step):
                 self.check_template(source, step=step["key"], field=field)

@@ -15,8 +15,10 @@ because drafts and published versions need different guarantees:
 Canonical step shapes (``next``-like fields are a step key or ``null``, meaning the run
 completes)::
 
-    send            key, type, channel="email", subject, body, next
-                    key, type, channel="sms"|"whatsapp", body, next
+    send            key, type, channel="email", subject, body, html, sender,
+                        transactional, topic, send_window, next
+                    key, type, channel="sms"|"whatsapp", body, transactional, topic,
+                        send_window, next
                     key, type, channel="webhook", url, body, next
     delay           key, type, seconds, next
                     key, type, until, offset_seconds, next
@@ -58,7 +60,18 @@ THROTTLE_SCOPES = ("customer", "journey")
 
 #: Roots every template context provides (DESIGN.md section 4, "Liquid everywhere").
 CONTEXT_ROOTS = frozenset(
-    {"customer", "api", "data", "event", "profile", "tenant", "steps", "journey", "run_id"}
+    {
+        "customer",
+        "api",
+        "data",
+        "event",
+        "profile",
+        "tenant",
+        "steps",
+        "journey",
+        "run_id",
+        "messages",
+    }
 )
 #: ``api.payload`` and ``api.properties`` are the same payload under two names.
 API_PAYLOAD_NAMES = ("payload", "properties")
@@ -73,7 +86,16 @@ NAME_MAX_LENGTH = 200  # Journey.name
 EVENT_MAX_LENGTH = 255  # Journey.trigger_event
 CANCELLATION_KEY_MAX_LENGTH = 500  # Journey.cancellation_key
 
-DOCUMENT_FIELDS = ("name", "trigger", "entry", "cancellation_key", "start", "steps")
+#: The journey-wide controls (stored together in ``Journey.controls``).
+CONTROL_FIELDS = ("sender", "send_window", "exit", "goal")
+DOCUMENT_FIELDS = (
+    "name", "trigger", "entry", "cancellation_key", *CONTROL_FIELDS, "start", "steps"
+)  # fmt: skip
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SEND_WINDOW_OUTSIDE = ("wait", "skip")
+TOPIC_KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+#: "all" names every marketing message in subscriptions; no topic may take it.
+RESERVED_TOPIC_KEYS = frozenset({"all"})
 #: A webhook trigger's own fields (no other trigger has them, nor writes them).
 WEBHOOK_FIELDS = ("identify", "signature", "create_customers")
 #: A segment trigger's own field: the segment whose new members enter.
@@ -235,25 +257,121 @@ def _attributes(value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
+@_accepts({"type": "string", "pattern": TOPIC_KEY_PATTERN.pattern})
+def _topic_key(value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, str) or not TOPIC_KEY_PATTERN.fullmatch(value):
+        return value, (
+            "must be a topic key: lower-case letters, digits, '_', '.' or '-' "
+            "(at most 100 characters)"
+        )
+    if value in RESERVED_TOPIC_KEYS:
+        return value, f"{value!r} is reserved (it means every marketing message)"
+    return value, None
+
+
+_EMAIL_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+
+
+@_accepts(
+    {
+        "type": "object",
+        "properties": {"name": {"type": ["string", "null"]}, "email": {"type": "string"}},
+        "required": ["email"],
+        "additionalProperties": False,
+    }
+)
+def _sender(value: Any) -> tuple[Any, str | None]:
+    """``{"name": "Acme", "email": "hello@acme.test"}``: who an e-mail is from."""
+    if not isinstance(value, dict) or set(value) - {"name", "email"}:
+        return value, 'must be {"name": ..., "email": ...}'
+    email, name = value.get("email"), value.get("name")
+    if not isinstance(email, str) or not _EMAIL_ADDRESS.fullmatch(email) or len(email) > 320:
+        return value, "email must be an e-mail address"
+    if name is not None and (
+        not isinstance(name, str) or len(name) > 200 or any(c in name for c in "\r\n")
+    ):
+        return value, "name must be one line of at most 200 characters"
+    return {"name": name or None, "email": email}, None
+
+
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+
+
+@_accepts(
+    {
+        "type": "object",
+        "properties": {
+            "days": {"type": "array", "items": {"enum": list(WEEKDAYS)}},
+            "start": {"type": "string", "pattern": _CLOCK.pattern},
+            "end": {"type": "string", "pattern": _CLOCK.pattern},
+            "outside": {"enum": list(SEND_WINDOW_OUTSIDE)},
+        },
+        "required": ["start", "end"],
+        "additionalProperties": False,
+    }
+)
+def _send_window(value: Any) -> tuple[Any, str | None]:
+    """When messages may go out, in the customer's time zone: ``days`` (default every
+    day), ``start`` and ``end`` ("HH:MM", end after start), ``outside``: a message due
+    outside ``wait``s for the window (default) or is ``skip``ped."""
+    if not isinstance(value, dict):
+        return value, 'must be {"days": [...], "start": "09:00", "end": "17:00"}'
+    unknown = set(value) - {"days", "start", "end", "outside"}
+    if unknown:
+        return value, f"has unknown field {sorted(unknown)[0]!r}"
+    days = value.get("days")
+    if days is None:
+        days = list(WEEKDAYS)
+    if not isinstance(days, list) or not days or any(day not in WEEKDAYS for day in days):
+        return value, f"days must be a non-empty list of {', '.join(WEEKDAYS)}"
+    start, end = value.get("start"), value.get("end")
+    for name, clock in (("start", start), ("end", end)):
+        if not isinstance(clock, str) or not _CLOCK.fullmatch(clock):
+            return value, f"{name} must be a time of day as HH:MM (00:00 to 24:00)"
+    if start >= end:
+        return value, "end must be later than start on the same day"
+    outside = value.get("outside") or "wait"
+    if outside not in SEND_WINDOW_OUTSIDE:
+        return value, "outside must be wait or skip"
+    ordered = [day for day in WEEKDAYS if day in days]
+    return {"days": ordered, "start": start, "end": end, "outside": outside}, None
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
     check: Checker
     default: Any = None  # REQUIRED for fields without a default
+    #: Written only when it differs from its default: the fields added after documents
+    #: were already being exported, so that those documents still round-trip unchanged.
+    optional: bool = False
 
 
 def _next(name: str = "next") -> Field:
     return Field(name, _target, None)
 
 
+def _message_controls() -> tuple[Field, ...]:
+    """What a message to a person carries besides its content: consent and timing."""
+    return (
+        Field("transactional", _boolean, False, optional=True),
+        Field("topic", _topic_key, optional=True),
+        Field("send_window", _send_window, optional=True),
+    )
+
+
 SEND_FIELDS: dict[str, tuple[Field, ...]] = {
     "email": (
         Field("subject", _non_blank_text, REQUIRED),
-        Field("body", _non_blank_text, REQUIRED),
+        # The text part; written, or derived from ``html`` when only that is given.
+        Field("body", _non_blank_text, optional=True),
+        Field("html", _non_blank_text, optional=True),
+        Field("sender", _sender, optional=True),
+        *_message_controls(),
         _next(),
     ),
-    "sms": (Field("body", _non_blank_text, REQUIRED), _next()),
-    "whatsapp": (Field("body", _non_blank_text, REQUIRED), _next()),
+    "sms": (Field("body", _non_blank_text, REQUIRED), *_message_controls(), _next()),
+    "whatsapp": (Field("body", _non_blank_text, REQUIRED), *_message_controls(), _next()),
     "webhook": (Field("url", _non_blank_text, REQUIRED), Field("body", _json_body), _next()),
 }
 DELAY_FIELDS: dict[str, tuple[Field, ...]] = {
@@ -334,13 +452,16 @@ class ProblemCollector:
             if value is None:
                 if field.default is REQUIRED:
                     self.add(f"{location} is required", step=step, field=location)
-                # A fresh copy, so canonical documents never share a mutable default.
-                out[field.name] = None if field.default is REQUIRED else _copy_json(field.default)
+                if not field.optional:
+                    # A fresh copy, so canonical documents never share a mutable default.
+                    default = field.default
+                    out[field.name] = None if default is REQUIRED else _copy_json(default)
                 continue
             value, problem = field.check(value)
             if problem:
                 self.add(f"{location} {problem}", step=step, field=location)
-            out[field.name] = value
+            if not (field.optional and value == field.default):
+                out[field.name] = value
         return out
 
     def unknown(
@@ -667,7 +788,73 @@ def _normalize_step(collector: ProblemCollector, raw: Any, index: int) -> dict[s
         fields = STEP_FIELDS[step_type]
         collector.unknown(body, tuple(f.name for f in fields), step=step_ref, prefix=prefix)
     out.update(collector.fields(raw, fields, step=step_ref, prefix=prefix))
+    if step_type == "send":
+        _send_rules(collector, out, step=step_ref, prefix=prefix)
     return out
+
+
+def _send_rules(
+    collector: ProblemCollector, send: dict[str, Any], *, step: str | None, prefix: str
+) -> None:
+    """Rules across a send step's fields: an e-mail has a text or an HTML body, and a
+    transactional message belongs to no topic."""
+    if send["channel"] == "email" and send.get("body") is None and send.get("html") is None:
+        collector.add(f"{prefix}body or {prefix}html is required", step=step, field=f"{prefix}body")
+    if send.get("transactional") and send.get("topic") is not None:
+        collector.add(
+            f"{prefix}topic: a transactional message belongs to no topic "
+            "(drop the topic, or set transactional to false)",
+            step=step,
+            field=f"{prefix}topic",
+        )
+
+
+def _normalize_exit(collector: ProblemCollector, raw: Any) -> dict[str, Any] | None:
+    """``exit``: events (each a name and an optional condition) or a segment whose
+    arrival ends a customer's run at once, wherever it stands."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        collector.add('exit must be an object: {"events": [...], "segment_id": ...}', field="exit")
+        return None
+    collector.unknown(raw, ("events", "segment_id"), prefix="exit.")
+    events = []
+    raw_events = raw.get("events")
+    if raw_events is None:
+        raw_events = []
+    if not isinstance(raw_events, list):
+        collector.add("exit.events must be a list of {event, condition}", field="exit.events")
+        raw_events = []
+    for index, item in enumerate(raw_events):
+        events.append(_normalize_event_rule(collector, item, f"exit.events[{index}]", ()))
+    segment_id = raw.get("segment_id")
+    if segment_id is not None and (not isinstance(segment_id, str) or not segment_id.strip()):
+        collector.add("exit.segment_id must be a segment's id (seg_...)", field="exit.segment_id")
+    return {"events": events, "segment_id": segment_id}
+
+
+def _normalize_goal(collector: ProblemCollector, raw: Any) -> dict[str, Any] | None:
+    """``goal``: the event (and condition) that counts a run as converted when it
+    arrives within ``within_seconds`` of the run's entry (null: any time)."""
+    if raw is None:
+        return None
+    extra = (Field("within_seconds", _seconds(1), optional=True),)
+    return _normalize_event_rule(collector, raw, "goal", extra)
+
+
+def _normalize_event_rule(
+    collector: ProblemCollector, raw: Any, where: str, extra: tuple[Field, ...]
+) -> dict[str, Any]:
+    fields = (
+        Field("event", _bounded_text(EVENT_MAX_LENGTH), REQUIRED),
+        Field("condition", _condition),
+        *extra,
+    )
+    if not isinstance(raw, dict):
+        collector.add(f'{where} must be an object: {{"event": ..., "condition": ...}}', field=where)
+        raw = {}
+    collector.unknown(raw, tuple(field.name for field in fields), prefix=f"{where}.")
+    return collector.fields(raw, fields, prefix=f"{where}.")
 
 
 def definition_normalize(document: object) -> dict[str, Any]:
@@ -694,6 +881,18 @@ def definition_normalize(document: object) -> dict[str, Any]:
 
     trigger = _normalize_trigger(collector, document.get("trigger"))
     entry = _normalize_entry(collector, document.get("entry"))
+    # Journey-wide controls, written only when set (see Field.optional).
+    controls = collector.fields(
+        document,
+        (
+            Field("sender", _sender, optional=True),
+            Field("send_window", _send_window, optional=True),
+        ),
+    )
+    for control, normalize in (("exit", _normalize_exit), ("goal", _normalize_goal)):
+        value = normalize(collector, document.get(control))
+        if value is not None:
+            controls[control] = value
 
     cancellation_key = document.get("cancellation_key")
     if cancellation_key == "":
@@ -743,6 +942,7 @@ def definition_normalize(document: object) -> dict[str, Any]:
         "trigger": trigger,
         "entry": entry,
         "cancellation_key": cancellation_key,
+        **controls,
         "start": start,
         "steps": steps,
     }

@@ -3,7 +3,7 @@ admin edits them), and exported as the canonical document they describe."""
 
 from typing import Any
 
-from journeys.authoring.definition import TYPE_FIELDS, definition_normalize
+from journeys.authoring.definition import CONTROL_FIELDS, TYPE_FIELDS, definition_normalize
 from journeys.models import Journey
 
 
@@ -29,6 +29,7 @@ def journey_fields_from_definition(definition: dict[str, Any]) -> dict[str, Any]
         "restart_active": entry["restart_active"],
         "entry_conditions": entry["conditions"],
         "cancellation_key": canonical["cancellation_key"] or "",
+        "controls": {name: canonical[name] for name in CONTROL_FIELDS if name in canonical},
         "start_step": canonical["start"] or "",
         "steps": canonical["steps"],
     }
@@ -57,6 +58,11 @@ def definition_from_journey(journey: Journey) -> dict[str, Any]:
             "conditions": journey.entry_conditions,
         },
         "cancellation_key": journey.cancellation_key or None,
+        **{
+            name: value
+            for name, value in (journey.controls or {}).items()
+            if name in CONTROL_FIELDS
+        },
         "start": journey.start_step or None,
         "steps": journey.steps,
     }

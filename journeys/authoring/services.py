@@ -17,6 +17,7 @@ from django.utils import timezone
 from customers.errors import Conflict, InvalidRequest
 from customers.models import Workspace
 from customers.problems import problem_entry
+from delivery.models import Topic
 from delivery.services import webhook_events_record
 from journeys.authoring.checks import definition_publish_problems
 from journeys.authoring.definition import definition_normalize
@@ -114,15 +115,35 @@ def journey_publish(*, journey: Journey) -> JourneyVersion:
 
 
 def _workspace_problems(journey: Journey, definition: dict[str, Any]) -> list[dict[str, Any]]:
-    """What only the journey's workspace can say: a segment trigger's segment exists."""
+    """What only the journey's workspace can say: the segments a segment trigger or the
+    exit criteria name exist, and so do the topics its sends name."""
+    problems = []
+    segments = []
     trigger = definition["trigger"]
-    segment_id = trigger.get("segment_id")
-    if trigger["type"] != Journey.TriggerType.SEGMENT or not segment_id:
-        return []
-    if Segment.objects.filter(workspace_id=journey.workspace_id, public_id=segment_id).exists():
-        return []
-    message = f"trigger.segment_id: no segment {segment_id!r} in this workspace"
-    return [problem_entry(message, field="trigger.segment_id")]
+    if trigger["type"] == Journey.TriggerType.SEGMENT and trigger.get("segment_id"):
+        segments.append(("trigger.segment_id", trigger["segment_id"]))
+    exit_segment = (definition.get("exit") or {}).get("segment_id")
+    if exit_segment:
+        segments.append(("exit.segment_id", exit_segment))
+    for field, segment_id in segments:
+        if not Segment.objects.filter(
+            workspace_id=journey.workspace_id, public_id=segment_id
+        ).exists():
+            message = f"{field}: no segment {segment_id!r} in this workspace"
+            problems.append(problem_entry(message, field=field))
+    named = {
+        step["key"]: step["topic"] for step in definition["steps"] if step.get("topic") is not None
+    }
+    known = set(
+        Topic.objects.filter(workspace_id=journey.workspace_id, key__in=named.values()).values_list(
+            "key", flat=True
+        )
+    )
+    for key, topic in named.items():
+        if topic not in known:
+            message = f"topic: no topic {topic!r} in this workspace (create it under topics)"
+            problems.append(problem_entry(message, field="topic", step=key))
+    return problems
 
 
 @transaction.atomic

@@ -726,6 +726,7 @@ def test_journey_fields_map_the_document_onto_the_model_columns(journey_document
         "restart_active": True,
         "entry_conditions": None,
         "cancellation_key": "order-{{ data.order_id }}",
+        "controls": {},
         "start_step": "confirm",
         "steps": journey_document["steps"],
     }
