@@ -302,6 +302,11 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Links in messages ------------------------------------------------------------------
+# Where customers reach this server: unsubscribe links (List-Unsubscribe, RFC 8058) are
+# built on it. In production an https:// address the public can reach.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
 from config.home import home, readme
+from delivery.unsubscribe_views import unsubscribe_page
 
 
 class PathIdConverter:
@@ -44,6 +45,7 @@ urlpatterns = [
     path("api/v1/workspaces/<id:workspace_id>/", include(workspace_api)),
     path("compat/", include("journeys.entry.dialects.urls")),
     path("hooks/", include("journeys.entry.hooks.urls")),
+    path("u/<str:token>", unsubscribe_page, name="unsubscribe"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -59,3 +59,25 @@ class TimezoneField(StrictStringMixin, serializers.ChoiceField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(choices=sorted(timezone_names()), allow_blank=True, **kwargs)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false: never "yes", 1 or "true" (what a JSON client means is a boolean)."""
+
+    default_error_messages = {"not_a_boolean": "must be true or false (got {kind})"}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("not_a_boolean", kind=json_type_name(data))
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer given as a JSON number: never "3", 3.0 or true."""
+
+    default_error_messages = {"not_an_integer": "must be an integer (got {kind})"}
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("not_an_integer", kind=json_type_name(data))
+        return super().to_internal_value(data)

@@ -10,7 +10,7 @@ import smtplib
 import threading
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 
 _local = threading.local()
@@ -46,19 +46,34 @@ def _connection_drop() -> None:
             connection.close()
 
 
-def email_send(*, to: str, subject: str, body: str, message_id: str) -> None:
+def email_send(
+    *,
+    to: str,
+    subject: str,
+    body: str,
+    message_id: str,
+    html: str = "",
+    sender: str = "",
+    headers: dict[str, str] | None = None,
+) -> None:
     """Hand one e-mail to the backend; ``message_id`` becomes its Message-ID header.
+
+    With ``html`` the e-mail is ``multipart/alternative``: ``body`` is its text part,
+    ``html`` its HTML part. ``sender`` ("Name <address>") defaults to
+    ``DEFAULT_FROM_EMAIL``; ``headers`` are added as given (``List-Unsubscribe``...).
 
     A stable Message-ID per (run, step, visit) lets receiving systems recognise the
     rare resend after a crash between the SMTP server's acceptance and our record of it.
     """
-    email = EmailMessage(
+    email = EmailMultiAlternatives(
         subject=subject,
         body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=sender or settings.DEFAULT_FROM_EMAIL,
         to=[to],
-        headers={"Message-ID": message_id},
+        headers={"Message-ID": message_id, **(headers or {})},
     )
+    if html:
+        email.attach_alternative(html, "text/html")
     try:
         _send_on_cached_connection(email)
     except smtplib.SMTPResponseException as error:
@@ -75,7 +90,7 @@ def email_send(*, to: str, subject: str, body: str, message_id: str) -> None:
         raise EmailSendError(f"SMTP connection failed: {error}", retryable=True) from error
 
 
-def _send_on_cached_connection(email: EmailMessage) -> None:
+def _send_on_cached_connection(email: EmailMultiAlternatives) -> None:
     connection, reused = _connection()
     email.connection = connection
     try:

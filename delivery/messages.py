@@ -13,12 +13,15 @@ Losing a message silently would be worse.
 import json
 from dataclasses import dataclass
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from customers.db import row_update_unflushed
+from delivery.consent import unsubscribe_url
 from delivery.email import EmailSendError, email_send
 from delivery.models import Message
 from delivery.outbound import OutboundError, http_request
+from delivery.send_gate import messages_gate
 from delivery.sms import ProviderError, messaging_provider
 
 
@@ -33,24 +36,25 @@ class Outgoing:
     channel: str
     recipient: str
     subject: str
-    body: str
+    body: str  # an e-mail's text part
+    html: str = ""
+    sender: str = ""  # "Name <address>"; blank for DEFAULT_FROM_EMAIL
 
 
 def message_prepare(composed: Message) -> Message:
     """The message for ``composed``'s idempotency key: the stored one if it exists (its
-    content as first written), else ``composed``, saved. Commit it before sending."""
-    message, _ = Message.objects.get_or_create(
-        idempotency_key=composed.idempotency_key,
-        defaults={
-            "workspace_id": composed.workspace_id,
-            "customer_id": composed.customer_id,
-            "channel": composed.channel,
-            "recipient": composed.recipient,
-            "subject": composed.subject,
-            "body": composed.body,
-        },
-    )
-    return message
+    content as first written), else ``composed``, passed through the send gate and
+    saved. Commit it before sending."""
+    stored = Message.objects.filter(idempotency_key=composed.idempotency_key).first()
+    if stored is not None:
+        return stored
+    try:
+        with transaction.atomic():
+            messages_gate([composed])
+            composed.save(force_insert=True)
+    except IntegrityError:  # written meanwhile by a run of the same visit
+        return Message.objects.get(idempotency_key=composed.idempotency_key)
+    return composed
 
 
 def message_deliver(message: Message) -> Message:
@@ -95,6 +99,9 @@ def _send(message: Message) -> str:
                 subject=message.subject,
                 body=message.body,
                 message_id=message_id,
+                html=message.html,
+                sender=message.sender,
+                headers=_list_headers(message),
             )
         except EmailSendError as error:
             raise SendError(str(error), retryable=error.retryable) from error
@@ -111,6 +118,17 @@ def _send(message: Message) -> str:
             raise SendError(str(error), retryable=error.retryable) from error
         return receipt.provider_message_id
     return _send_webhook(message)
+
+
+def _list_headers(message: Message) -> dict[str, str]:
+    """A marketing e-mail's unsubscribe headers: a link that unsubscribes with one POST
+    and no login (RFC 8058), which Gmail and Yahoo require of bulk senders."""
+    if message.transactional:
+        return {}
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url(message.public_id)}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
 
 
 def _send_webhook(message: Message) -> str:

@@ -16,6 +16,7 @@ from delivery.messages import (
     message_prepare,
 )
 from delivery.outbound import OutboundError, UnstorableJSON, http_request_with_retries
+from delivery.send_gate import messages_gate
 from delivery.state_webhooks.outbox import (
     webhook_deliveries_kick_after_commit,
     webhook_endpoints_subscribed,
@@ -47,6 +48,7 @@ __all__ = [
     "message_deliver",
     "message_give_up",
     "message_prepare",
+    "messages_gate",
     "template_compile",
     "template_defaulted_paths",
     "template_limit_problem",

@@ -84,7 +84,17 @@ class JourneyLiquidEnvironment(liquid.Environment):
         self.filters = {name: bounded_filter(name, func) for name, func in self.filters.items()}
 
 
+class HtmlLiquidEnvironment(JourneyLiquidEnvironment):
+    """The same environment for HTML e-mail bodies, with every value HTML-escaped: a
+    customer named ``<script>`` shows as text, never as markup."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.autoescape = True
+
+
 ENVIRONMENT = JourneyLiquidEnvironment()
+HTML_ENVIRONMENT = HtmlLiquidEnvironment()
 
 
 class TemplateRenderError(Unprocessable):
@@ -122,7 +132,8 @@ class _ParsedTemplates:
     """Parsed templates by source, the least recently used dropped first once their
     sources add up to more than ``max_chars`` characters."""
 
-    def __init__(self, max_chars: int) -> None:
+    def __init__(self, environment: JourneyLiquidEnvironment, max_chars: int) -> None:
+        self.environment = environment
         self.max_chars = max_chars
         self._templates: OrderedDict[str, BoundTemplate] = OrderedDict()
         self._chars = 0
@@ -134,7 +145,7 @@ class _ParsedTemplates:
             if template is not None:
                 self._templates.move_to_end(source)
                 return template
-        template = ENVIRONMENT.from_string(source)
+        template = self.environment.from_string(source)
         with self._lock:
             if source not in self._templates:
                 self._templates[source] = template
@@ -147,10 +158,11 @@ class _ParsedTemplates:
 
 #: Five of the largest templates (under 10 MB each once parsed), or hundreds of ordinary
 #: ones.
-_PARSED = _ParsedTemplates(max_chars=5 * JourneyLiquidEnvironment.template_size_limit)
+_PARSED = _ParsedTemplates(ENVIRONMENT, max_chars=5 * ENVIRONMENT.template_size_limit)
+_PARSED_HTML = _ParsedTemplates(HTML_ENVIRONMENT, max_chars=5 * ENVIRONMENT.template_size_limit)
 
 
-def _parse(source: str) -> BoundTemplate:
+def _parse(source: str, *, html: bool = False) -> BoundTemplate:
     limit = ENVIRONMENT.template_size_limit
     if len(source) > limit:
         raise TemplateSizeLimitError(
@@ -158,16 +170,17 @@ def _parse(source: str) -> BoundTemplate:
             f"over the limit of {limit:,}",
             token=None,
         )
-    return _PARSED.get(source)
+    return (_PARSED_HTML if html else _PARSED).get(source)
 
 
-def template_render(source: str, context: Mapping[str, Any]) -> str:
+def template_render(source: str, context: Mapping[str, Any], *, html: bool = False) -> str:
     """Render ``source`` with ``context``; raise :class:`TemplateRenderError` on any failure.
 
     The context is the engine's business (``customer``, ``api``, ``data``, ...); this
-    function only guarantees that a missing value is an error naming the variable.
+    function only guarantees that a missing value is an error naming the variable. With
+    ``html``, every value is HTML-escaped (an HTML e-mail body).
     """
-    return template_compile(source).render(context)
+    return template_compile(source, html=html).render(context)
 
 
 class CompiledTemplate:
@@ -191,10 +204,10 @@ class CompiledTemplate:
             raise TemplateRenderError(_liquid_message(error)) from error
 
 
-def template_compile(source: str) -> CompiledTemplate:
+def template_compile(source: str, *, html: bool = False) -> CompiledTemplate:
     """``source`` parsed; raise :class:`TemplateRenderError` if it cannot be."""
     try:
-        template = _parse(source)
+        template = _parse(source, html=html)
     except ResourceLimitError as error:  # too long, or blocks nested too deeply
         raise TemplateRenderError(_with_position(error, _liquid_message(error))) from error
     except LiquidError as error:
@@ -217,9 +230,9 @@ class RenderBudget:
         self.left = ENVIRONMENT.output_stream_limit
         self.deadline = template_limits.cpu_clock() + ENVIRONMENT.render_time_limit
 
-    def render(self, source: str, context: Mapping[str, Any]) -> str:
+    def render(self, source: str, context: Mapping[str, Any], *, html: bool = False) -> str:
         """:func:`template_render`, counting what it writes and takes against the budget."""
-        text = template_render(source, context)
+        text = template_render(source, context, html=html)
         self.left -= len(text)
         if self.left < 0:
             raise TemplateRenderError(

@@ -46,6 +46,7 @@ from typing import Any
 from customers.errors import InvalidRequest
 from customers.patterns import NOT_BLANK_PATTERN
 from customers.problems import problem_entry
+from delivery.consent import TOPIC_KEY_PATTERN, topic_key_problem
 
 Problem = dict[str, Any]
 
@@ -93,9 +94,7 @@ DOCUMENT_FIELDS = (
 )  # fmt: skip
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SEND_WINDOW_OUTSIDE = ("wait", "skip")
-TOPIC_KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
-#: "all" names every marketing message in subscriptions; no topic may take it.
-RESERVED_TOPIC_KEYS = frozenset({"all"})
+
 #: A webhook trigger's own fields (no other trigger has them, nor writes them).
 WEBHOOK_FIELDS = ("identify", "signature", "create_customers")
 #: A segment trigger's own field: the segment whose new members enter.
@@ -259,14 +258,7 @@ def _attributes(value: Any) -> tuple[Any, str | None]:
 
 @_accepts({"type": "string", "pattern": TOPIC_KEY_PATTERN.pattern})
 def _topic_key(value: Any) -> tuple[Any, str | None]:
-    if not isinstance(value, str) or not TOPIC_KEY_PATTERN.fullmatch(value):
-        return value, (
-            "must be a topic key: lower-case letters, digits, '_', '.' or '-' "
-            "(at most 100 characters)"
-        )
-    if value in RESERVED_TOPIC_KEYS:
-        return value, f"{value!r} is reserved (it means every marketing message)"
-    return value, None
+    return value, topic_key_problem(value)
 
 
 _EMAIL_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from customers.db import rows_update
 from delivery.models import Message
-from delivery.services import webhook_events_record_many
+from delivery.services import messages_gate, webhook_events_record_many
 from journeys.engine.claims import Claim
 from journeys.engine.event_waits import Waiting, waits_recheck
 from journeys.engine.failures import (
@@ -122,7 +122,7 @@ def _walkers_load(claim: Claim, watch: LeaseWatch) -> list[RunWalker]:
     # active runs through their partial index (30 ms a batch with 100,000 active).
     runs = [
         run
-        for run in Enrollment.objects.select_related("journey", "customer")
+        for run in Enrollment.objects.select_related("journey", "customer", "workspace")
         .defer(*(f"journey__{name}" for name in _JOURNEY_UNUSED_FIELDS))
         .annotate(version_number=F("version__number"))
         .filter(pk__in=claim.run_ids)
@@ -284,7 +284,10 @@ def _visits_write(writes: list[Writes]) -> None:
     come back with their ids.
     """
     opened = [written.opened for written in writes if written.opened]
-    Message.objects.bulk_create([message for _, message in opened if message is not None])
+    messages = [message for _, message in opened if message is not None]
+    # Suppression, consent and frequency caps, decided under this transaction's locks.
+    messages_gate(messages)
+    Message.objects.bulk_create(messages)
     for visit, message in opened:
         visit.message = message
     created = [visit for written in writes for visit in written.created]

@@ -9,6 +9,7 @@ import pytest
 
 from delivery.template_limits import text_size
 from delivery.templating import (
+    ENVIRONMENT,
     JourneyLiquidEnvironment,
     RenderBudget,
     TemplateRenderError,
@@ -295,7 +296,7 @@ def test_a_render_budget_bounds_the_cpu_time_of_a_step_s_templates_together(monk
 
 
 def test_parsed_templates_are_cached_up_to_a_total_source_length():
-    cache = _ParsedTemplates(max_chars=100)
+    cache = _ParsedTemplates(ENVIRONMENT, max_chars=100)
     first = cache.get("a" * 60)
 
     assert cache.get("a" * 60) is first
