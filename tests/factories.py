@@ -30,8 +30,12 @@ def journey_definition(
     entry: dict[str, Any] | None = None,
     steps: list[dict[str, Any]] | None = None,
     cancellation_key: str = "",
+    **controls: Any,
 ) -> dict[str, Any]:
+    """A definition document; ``controls`` are journey-wide ones (sender, send_window,
+    exit, goal)."""
     return {
+        **controls,
         "name": name,
         "trigger": {
             "type": "api",

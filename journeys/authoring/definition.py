@@ -72,6 +72,7 @@ CONTEXT_ROOTS = frozenset(
         "journey",
         "run_id",
         "messages",
+        "unsubscribe_url",
     }
 )
 #: ``api.payload`` and ``api.properties`` are the same payload under two names.
