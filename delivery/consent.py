@@ -93,7 +93,7 @@ def subscriptions_update(
 ) -> dict[str, bool]:
     """Set the customer's choice for each topic named (``all`` included): all or
     nothing, refused as a whole if a topic is unknown or a value is not a boolean."""
-    if not isinstance(changes, Mapping) or not changes:
+    if not isinstance(changes, Mapping):
         raise InvalidRequest('expected an object of topic to true or false, e.g. {"news": false}')
     known = set(
         Topic.objects.filter(workspace_id=customer.workspace_id, key__in=list(changes)).values_list(

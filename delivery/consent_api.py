@@ -7,7 +7,7 @@
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -163,10 +163,12 @@ class FrequencyCapDetailApi(WorkspaceApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-_SUBSCRIPTIONS = inline_serializer(
-    "Subscriptions",
-    fields={ALL_TOPICS: serializers.BooleanField(help_text="Any marketing message at all")},
-)
+#: ``{"all": bool, "<topic key>": bool, ...}``: the keys are the workspace's topics.
+_SUBSCRIPTIONS = {
+    "type": "object",
+    "properties": {ALL_TOPICS: {"type": "boolean", "description": "Any marketing message at all"}},
+    "additionalProperties": {"type": "boolean", "description": "A topic's key"},
+}
 
 
 class SubscriptionsApi(WorkspaceApiView):
@@ -175,7 +177,10 @@ class SubscriptionsApi(WorkspaceApiView):
     @extend_schema(
         operation_id="subscriptions_retrieve",
         summary="A customer's subscriptions",
-        responses={200: _SUBSCRIPTIONS, **error_responses(401, 404, 429)},
+        responses={
+            200: OpenApiResponse(_SUBSCRIPTIONS, description="Subscriptions by topic"),
+            **error_responses(401, 404, 429),
+        },
         description=(
             f"`{ALL_TOPICS}` and every topic of the workspace, true or false: the "
             "customer's own choice, else the topic's default."
@@ -188,11 +193,15 @@ class SubscriptionsApi(WorkspaceApiView):
     @extend_schema(
         operation_id="subscriptions_update",
         summary="Change a customer's subscriptions",
-        request=_SUBSCRIPTIONS,
-        responses={200: _SUBSCRIPTIONS, **error_responses(400, 401, 404, 429)},
+        request={"application/json": _SUBSCRIPTIONS},
+        responses={
+            200: OpenApiResponse(_SUBSCRIPTIONS, description="Subscriptions by topic"),
+            **error_responses(400, 401, 404, 429),
+        },
         description=(
             'An object of topic key to true or false, e.g. {"newsletter": false} or '
-            f'{{"{ALL_TOPICS}": false}}; all or nothing. Answers every subscription.'
+            f'{{"{ALL_TOPICS}": false}}; all or nothing: a key that is not one of the '
+            "workspace's topics is a 400. Answers every subscription."
         ),
     )
     def patch(self, request: Request, workspace_id: str, customer_id: str) -> Response:

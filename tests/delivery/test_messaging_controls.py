@@ -91,15 +91,15 @@ def test_html_email_is_multipart_with_escaped_values_and_unsubscribe_headers(
     assert mail["Subject"] == "Hi <b>Ada</b> & co"  # a subject is text: nothing escaped
     text, html = parts(mail)["text/plain"], parts(mail)["text/html"]
     assert text == "Hi <b>Ada</b> & co, plan <pro>"
-    assert html == (
-        "<h1>Hi &lt;b&gt;Ada&lt;/b&gt; &amp; co</h1><p>Plan <b>&lt;pro&gt;</b></p>"
-    )
+    assert html == ("<h1>Hi &lt;b&gt;Ada&lt;/b&gt; &amp; co</h1><p>Plan <b>&lt;pro&gt;</b></p>")
     link = header(mail, "List-Unsubscribe")
     assert link.startswith("<https://journeys.example.com/u/") and link.endswith(">")
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     message = Message.objects.get()
     assert (message.html, message.sender, message.step_key) == (
-        html, "Acme News <news@acme.test>", "mail"
+        html,
+        "Acme News <news@acme.test>",
+        "mail",
     )
     assert message.run_public_id == run.public_id
 
@@ -183,8 +183,10 @@ def test_one_click_unsubscribe_stops_that_topic_and_the_run_goes_on(
     assert (choice.customer_id, choice.topic, choice.subscribed) == (ada.pk, "news", False)
     assert Message.objects.get(step_key="mail").unsubscribed_at is not None
     # Again: still fine, nothing more changes.
-    assert stranger.post(path, "List-Unsubscribe=One-Click",
-                         content_type="application/x-www-form-urlencoded").status_code == 200  # fmt: skip
+    again = stranger.post(
+        path, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+    assert again.status_code == 200
     assert Subscription.objects.count() == 1
 
     # Another journey's marketing on both topics: the newsletter is withheld.

@@ -12,7 +12,8 @@ Two kinds, both narrow:
 - A valid-looking request refused for a rule OpenAPI 3.0 cannot state is not a
   failure, provided the answer names that rule and nothing else: unique step keys,
   unique schema field names, header and attribute names that are not blank (OpenAPI
-  3.0 has no ``propertyNames``), and publishing a draft whose content does not pass
+  3.0 has no ``propertyNames``), a subscription to a topic the workspace does not
+  have, and publishing a draft whose content does not pass
   the publish checks. The schema says so in words. Likewise a webhook trigger's body
   that lacks the customer where the journey's ``trigger.identify`` looks (a 422).
 """
@@ -33,6 +34,8 @@ UNSTATABLE_PROBLEMS = (
     "duplicate schema field",
     "header names must not be empty",
     "attribute names must not be empty",
+    # Subscriptions are by the workspace's own topics, which no schema can list.
+    "no topic ",
 )
 
 

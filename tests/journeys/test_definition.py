@@ -944,3 +944,90 @@ def test_the_definition_schema_documents_every_field_of_every_step():
     for step_type, fields in STEP_FIELDS.items():
         assert {field.name for field in fields} <= documented[step_type], step_type
     assert documented["split"] == {"key", "type", "paths"}
+
+
+# --- messaging and controls -------------------------------------------------------------
+
+
+CONTROLLED = {
+    "name": "Controlled",
+    "sender": {"name": "Acme", "email": "hello@acme.test"},
+    "send_window": {"days": ["fri", "mon"], "start": "09:00", "end": "17:30"},
+    "exit": {"events": [{"event": "Order Completed"}]},
+    "goal": {"event": "Upgraded", "within_seconds": 604800},
+    "steps": [
+        {"key": "mail", "type": "send", "channel": "email", "subject": "Hi",
+         "html": "<p>Hi {{ customer.first_name }}</p>", "topic": "news", "next": "sms"},
+        {"key": "sms", "type": "send", "channel": "sms", "body": "Your code",
+         "transactional": True, "send_window": {"start": "08:00", "end": "24:00",
+                                                "outside": "skip"}},
+    ],
+}  # fmt: skip
+
+
+def test_controls_normalise_to_their_canonical_form_and_only_when_set():
+    canonical = definition_normalize(CONTROLLED)
+
+    assert canonical["send_window"] == {
+        "days": ["mon", "fri"], "start": "09:00", "end": "17:30", "outside": "wait"
+    }  # fmt: skip
+    assert canonical["exit"] == {"events": [{"event": "Order Completed", "condition": None}],
+                                 "segment_id": None}  # fmt: skip
+    assert canonical["goal"] == {"event": "Upgraded", "condition": None, "within_seconds": 604800}
+    mail, sms = canonical["steps"]
+    assert "body" not in mail and "transactional" not in mail and mail["topic"] == "news"
+    assert sms["transactional"] is True and sms["send_window"]["days"][0] == "mon"
+    assert definition_normalize(canonical) == canonical
+    assert definition_publish_problems(canonical)[0] == []
+    # A document without controls gains none of their keys.
+    plain = definition_normalize({"name": "x", "steps": [dict(mail, topic=None)]})
+    assert set(plain) == {"name", "trigger", "entry", "cancellation_key", "start", "steps"}
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"sender": {"email": "not an address"}}, (None, "sender")),
+        ({"sender": {"email": "a@b.test", "name": "two\nlines"}}, (None, "sender")),
+        ({"send_window": {"start": "17:00", "end": "09:00"}}, (None, "send_window")),
+        ({"send_window": {"start": "9:00", "end": "17:00"}}, (None, "send_window")),
+        ({"send_window": {"days": ["monday"], "start": "09:00", "end": "17:00"}},
+         (None, "send_window")),
+        ({"send_window": {"start": "09:00", "end": "17:00", "outside": "drop"}},
+         (None, "send_window")),
+        ({"exit": {"events": [{"condition": None}]}}, (None, "exit.events[0].event")),
+        ({"exit": {"segment_id": 5}}, (None, "exit.segment_id")),
+        ({"goal": {"event": "x", "within_seconds": 0}}, (None, "goal.within_seconds")),
+        ({"goal": "Upgraded"}, (None, "goal")),
+    ],
+)  # fmt: skip
+def test_bad_controls_are_located(change, where):
+    document = {**copy.deepcopy(CONTROLLED), **change}
+
+    assert where in located(problems_of(document))
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"body": None, "html": None}, ("mail", "body")),
+        ({"topic": "all"}, ("mail", "topic")),
+        ({"topic": "News"}, ("mail", "topic")),
+        ({"transactional": True}, ("mail", "topic")),
+        ({"transactional": "yes", "topic": None}, ("mail", "transactional")),
+    ],
+)
+def test_bad_send_controls_are_located(fields, where):
+    document = copy.deepcopy(CONTROLLED)
+    document["steps"][0].update(fields)
+
+    assert where in located(problems_of(document))
+
+
+def test_exit_and_goal_conditions_are_checked_at_publish():
+    document = copy.deepcopy(CONTROLLED)
+    document["goal"]["condition"] = {"field": "event.properties.plan", "op": "between"}
+
+    errors, _ = definition_publish_problems(definition_normalize(document))
+
+    assert {problem["field"] for problem in errors} == {"goal.condition.op"}
