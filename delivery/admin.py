@@ -16,7 +16,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from customers.errors import InvalidRequest
-from delivery.models import WebhookDelivery, WebhookEndpoint
+from delivery.models import (
+    FrequencyCap,
+    Subscription,
+    Suppression,
+    Topic,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from delivery.state_webhooks.endpoints import (
     EVENT_TYPES,
     webhook_secret_hint,
@@ -152,3 +159,63 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Topic)
+class TopicAdmin(admin.ModelAdmin):
+    """Subscription topics: what marketing send steps name and customers unsubscribe from."""
+
+    list_display = ("key", "name", "workspace", "default_subscribed", "created_at")
+    list_filter = ("default_subscribed",)
+    search_fields = ("key", "name")
+    fields = ("workspace", "key", "name", "default_subscribed")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Topic | None = None) -> Any:
+        # Send steps name the key: renaming it would orphan them. The name may change.
+        return ("workspace", "key") if obj is not None else ()
+
+
+@admin.register(FrequencyCap)
+class FrequencyCapAdmin(admin.ModelAdmin):
+    """At most so many marketing messages per customer, channel and period, across journeys."""
+
+    list_display = ("public_id", "workspace", "channel", "limit", "period_seconds")
+    list_filter = ("channel",)
+    fields = ("workspace", "channel", "limit", "period_seconds")
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Addresses nothing is sent to. Delete a row to allow an address again."""
+
+    list_display = ("address", "channel", "reason", "workspace", "created_at")
+    list_filter = ("reason", "channel")
+    search_fields = ("=address",)
+    fields = ("workspace", "channel", "address", "reason", "message", "created_at")
+    readonly_fields = ("message", "created_at")
+    raw_id_fields = ("message",)
+
+    def save_model(self, request: HttpRequest, obj: Suppression, form: Any, change: bool) -> None:
+        obj.address = obj.address.strip().lower()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    """Customers' choices per topic (blank topic: every marketing message)."""
+
+    list_display = ("customer", "topic_or_all", "subscribed", "source", "updated_at")
+    list_filter = ("subscribed", "source")
+    search_fields = ("=customer__public_id", "=customer__external_id", "=customer__email")
+    list_select_related = ("customer",)
+    raw_id_fields = ("customer",)
+    fields = ("workspace", "customer", "topic", "subscribed", "source", "updated_at")
+    readonly_fields = ("source", "updated_at")
+
+    @admin.display(description="topic")
+    def topic_or_all(self, subscription: Subscription) -> str:
+        return subscription.topic or "all"
+
+    def save_model(self, request: HttpRequest, obj: Subscription, form: Any, change: bool) -> None:
+        obj.source = "admin"
+        super().save_model(request, obj, form, change)

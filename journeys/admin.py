@@ -14,12 +14,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import F, QuerySet
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.errors import Conflict, InvalidRequest
+from delivery.models import Message
 from journeys.authoring.definition import definition_normalize
 from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.documents import journey_fields_from_definition as fields_from_definition
@@ -44,6 +46,7 @@ DEFINITION_COLUMNS = (
     "restart_active",
     "entry_conditions",
     "cancellation_key",
+    "controls",
     "start_step",
     "steps",
 )
@@ -82,9 +85,15 @@ class JourneyAdminForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if self.errors or not all(column in cleaned for column in DEFINITION_COLUMNS):
+        if self.errors:
             return cleaned
-        draft = Journey(**{column: cleaned[column] for column in DEFINITION_COLUMNS})
+        # A column the form does not show keeps its stored value, and is checked with it.
+        draft = Journey(
+            **{
+                column: cleaned[column] if column in cleaned else getattr(self.instance, column)
+                for column in DEFINITION_COLUMNS
+            }
+        )
         try:
             canonical = definition_normalize(definition_from_journey(draft))
         except InvalidRequest as error:
@@ -157,6 +166,18 @@ class JourneyAdmin(admin.ModelAdmin):
                     "entry_conditions",
                     "cancellation_key",
                 )
+            },
+        ),
+        (
+            "Messaging and controls",
+            {
+                "fields": ("controls",),
+                "description": (
+                    'JSON with any of: "sender" {"name", "email"}; "send_window" '
+                    '{"days": ["mon", ...], "start": "09:00", "end": "17:00", "outside": '
+                    '"wait" or "skip"}; "exit" {"events": [{"event", "condition"}], '
+                    '"segment_id"}; "goal" {"event", "condition", "within_seconds"}.'
+                ),
             },
         ),
         ("Steps", {"fields": ("start_step", "steps", "steps_pretty")}),
@@ -359,10 +380,20 @@ class EnrollmentAdmin(ReadOnlyAdmin):
         "error",
         "entered_at",
         "finished_at",
+        "converted_at",
         "context_pretty",
+        "messages_rendered",
     )
     readonly_fields = fields
     inlines = (StepRunInline,)
+
+    @admin.display(description="messages")
+    def messages_rendered(self, enrollment: Enrollment) -> SafeString:
+        """Each message the run sent (or was kept from sending), as its recipient got it."""
+        messages = Message.objects.filter(
+            customer_id=enrollment.customer_id, run_public_id=enrollment.public_id
+        ).order_by("created_at", "id")
+        return render_to_string("admin/delivery/messages_rendered.html", {"messages": messages})
 
     @admin.display(description="context")
     def context_pretty(self, enrollment: Enrollment) -> SafeString:

@@ -72,7 +72,7 @@ def test_editing_steps_validates_them(admin_client, broken_draft):
         "name": "Edited", "trigger_type": "api", "trigger_event": "", "trigger_schema": "[]",
         "trigger_conditions": "null", "allow_reentry": "", "max_entries_per_customer": "",
         "reentry_cooldown_seconds": "0", "restart_active": "on", "entry_conditions": "null",
-        "cancellation_key": "", "start_step": "",
+        "cancellation_key": "", "controls": "{}", "start_step": "",
         "steps": json.dumps([{"key": "a", "type": "sned"}]),
         "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0",
     }  # fmt: skip
