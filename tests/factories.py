@@ -30,7 +30,10 @@ def journey_definition(
     entry: dict[str, Any] | None = None,
     steps: list[dict[str, Any]] | None = None,
     cancellation_key: str = "",
+    **controls: Any,
 ) -> dict[str, Any]:
+    """A document with these parts; ``controls`` are journey-wide ones (``exit``,
+    ``goal``, ``sender``, ``send_window``), written when given."""
     return {
         "name": name,
         "trigger": {
@@ -49,6 +52,7 @@ def journey_definition(
             **(entry or {}),
         },
         "cancellation_key": cancellation_key,
+        **controls,
         "start": (steps or WELCOME_STEPS)[0]["key"],
         "steps": steps or WELCOME_STEPS,
     }
