@@ -126,9 +126,7 @@ def test_a_goal_event_in_the_same_batch_after_the_entering_event_converts(worksp
 
 
 def test_the_stats_count_runs_by_state_and_converted(client, api_base, journey, workspace):
-    people = [
-        Customer.objects.create(workspace=workspace, external_id=f"p{i}") for i in range(5)
-    ]
+    people = [Customer.objects.create(workspace=workspace, external_id=f"p{i}") for i in range(5)]
     runs = enter(journey, *people, days_ago=1)
     run_finish(runs[0], state="completed")
     run_finish(runs[1], state="exited")
