@@ -325,3 +325,19 @@ def test_the_sweep_exits_those_a_lost_check_missed(client, api_base, workspace, 
     segment_presence_reconcile(enter=True)
 
     assert states(journey) == {"bob": "exited"}
+
+
+def test_exit_and_goal_events_wait_for_matching_as_a_wait_for_event_does(workspace, send, ada):
+    journey = journey_create(
+        workspace, steps=DELAYED, exit=ORDERED,
+        goal={"event": "Signed Up", "condition": None, "within_seconds": 60},
+    )  # fmt: skip
+    assert journey.live_version.awaited_events == ["Order Completed", "Signed Up"]
+
+    stored = send(
+        track("user_ada", "Order Completed"), track("user_ada", "Signed Up"),
+        track("user_ada", "Page Viewed"),
+    )  # fmt: skip
+
+    assert stored["stored"] == 3
+    assert events_match().events == 2  # the page view was stored as matched already
