@@ -102,9 +102,9 @@ class JourneyVersion(models.Model):
     number = models.PositiveIntegerField()
     definition = models.JSONField()
     published_at = models.DateTimeField(auto_now_add=True)
-    #: The event names its ``wait_for_event`` steps wait for, set as it is saved: the
-    #: event stream asks which events a waiting run may need (one query over versions),
-    #: not every version's definition.
+    #: The event names its runs may need (``wait_for_event`` steps, exit events, the
+    #: goal: :func:`awaited_events_of`), set as it is saved: the event stream asks which
+    #: events a run may need (one query over versions), not every version's definition.
     awaited_events = models.JSONField(default=list, blank=True)
 
     class Meta:
@@ -128,15 +128,15 @@ class JourneyVersion(models.Model):
 
 
 def awaited_events_of(definition: dict) -> list[str]:
-    """The event names a definition's ``wait_for_event`` steps wait for, sorted."""
+    """The event names a definition's runs may need, sorted: those its
+    ``wait_for_event`` steps wait for, its exit events and its goal's event."""
     steps = definition.get("steps") or []
-    return sorted(
-        {
-            step["event"]
-            for step in steps
-            if step.get("type") == "wait_for_event" and step.get("event")
-        }
-    )
+    names = {step.get("event") for step in steps if step.get("type") == "wait_for_event"}
+    names.update(rule["event"] for rule in (definition.get("exit") or {}).get("events") or ())
+    goal = definition.get("goal")
+    if goal and goal.get("event"):
+        names.add(goal["event"])
+    return sorted(name for name in names if name)
 
 
 @functools.lru_cache(maxsize=512)

@@ -32,10 +32,9 @@ def journey_definition(
     cancellation_key: str = "",
     **controls: Any,
 ) -> dict[str, Any]:
-    """A definition document; ``controls`` are journey-wide ones (sender, send_window,
-    exit, goal)."""
+    """A document with these parts; ``controls`` are journey-wide ones (``exit``,
+    ``goal``, ``sender``, ``send_window``), written when given."""
     return {
-        **controls,
         "name": name,
         "trigger": {
             "type": "api",
@@ -53,6 +52,7 @@ def journey_definition(
             **(entry or {}),
         },
         "cancellation_key": cancellation_key,
+        **controls,
         "start": (steps or WELCOME_STEPS)[0]["key"],
         "steps": steps or WELCOME_STEPS,
     }

@@ -22,6 +22,7 @@ def test_schema_lists_every_public_endpoint(anonymous_client):
         ("/segments/{segment_id}/members", "post"),
         ("/journeys", "post"),
         ("/journeys/{journey_id}/export", "get"),
+        ("/journeys/{journey_id}/stats", "get"),
         ("/journeys/{journey_id}/publish", "post"),
         ("/runs/{run_id}", "get"),
     ]:

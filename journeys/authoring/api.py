@@ -1,4 +1,5 @@
-"""Journey definition API: list, import, read, replace, export, publish, pause, archive.
+"""Journey definition API: list, import, read, replace, export, publish, pause, archive;
+a journey's runs counted (stats).
 
 Views only parse, call one service and render. Documents are validated by
 :mod:`journeys.authoring.definition` rather than by serializers, so a bad document answers every
@@ -45,6 +46,7 @@ from journeys.authoring.services import (
     journey_webhook_rotate,
     journey_webhook_secret_set,
 )
+from journeys.engine.runs import journey_run_counts
 from journeys.models import Journey, JourneyVersion
 
 # --- documentation serializers --------------------------------------------------------
@@ -105,6 +107,24 @@ class VersionSerializer(serializers.Serializer):
 
 class JourneyPublishedSerializer(JourneyWithWarningsSerializer):
     version = VersionSerializer()
+
+
+class JourneyStatsSerializer(serializers.Serializer):
+    """A journey's runs counted (documentation only: ``journey_run_counts`` renders it)."""
+
+    entered = serializers.IntegerField(help_text="Runs that entered, on any version")
+    active = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    exited = serializers.IntegerField(
+        help_text="Cancelled, restarted, archived, exit steps and exit criteria"
+    )
+    failed = serializers.IntegerField()
+    converted = serializers.IntegerField(
+        help_text="Runs whose goal event arrived within the goal's window, in any state"
+    )
+    conversion_rate = serializers.FloatField(
+        allow_null=True, help_text="converted / entered, 4 decimals (null: nobody entered)"
+    )
 
 
 class JourneyPageSerializer(serializers.Serializer):
@@ -262,6 +282,22 @@ class JourneyDetailApi(WorkspaceApiView):
         journey = _journey(self.workspace.pk, journey_id)
         journey = journey_update(journey=journey, document=request.data)
         return Response(_detail(self.request, journey, warnings=_warnings(journey)))
+
+
+class JourneyStatsApi(WorkspaceApiView):
+    """``GET journeys/{journey_id}/stats``: its runs counted."""
+
+    @extend_schema(
+        operation_id="journeys_stats",
+        summary="A journey's runs counted: by state, and converted",
+        description="Counts over all of the journey's runs, whatever version they entered "
+        "on. A run converts when the journey's goal event arrives within the goal's window "
+        "(any state: a completed run can still convert).",
+        parameters=[JOURNEY_ID],
+        responses={200: JourneyStatsSerializer, **_errors(401, 404, 429)},
+    )
+    def get(self, request: Request, workspace_id: str, journey_id: str) -> Response:
+        return Response(journey_run_counts(journey=_journey(self.workspace.pk, journey_id)))
 
 
 class JourneyExportApi(WorkspaceApiView):

@@ -95,6 +95,10 @@ def journey_publish(*, journey: Journey) -> JourneyVersion:
     if definition["trigger"]["type"] == Journey.TriggerType.SEGMENT and segment_id:
         # Before it goes live: those in the segment now are members, not joiners.
         segment_watch_start(journey=locked, segment_id=segment_id)
+    exit_segment = (definition.get("exit") or {}).get("segment_id")
+    if exit_segment:
+        # Likewise: only those who join it later leave the journey by joining.
+        segment_watch_start(journey=locked, segment_id=exit_segment)
     live = locked.live_version
     if live is not None and live.definition == definition:
         version = live

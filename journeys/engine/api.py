@@ -39,7 +39,13 @@ class RunSummarySerializer(serializers.Serializer):
     entered_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     exit_reason = serializers.CharField(
-        allow_null=True, help_text="cancelled, journey archived, restarted, exit step"
+        allow_null=True,
+        help_text="cancelled, journey archived, restarted, exit step, exit_criteria (an "
+        "exit event or the exit segment of the journey)",
+    )
+    converted_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the journey's goal event happened within its window (null: not converted)",
     )
     error = serializers.CharField(allow_null=True)
     cancellation_key = serializers.CharField(

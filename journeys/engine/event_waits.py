@@ -39,12 +39,16 @@ _WAITING_STATUSES = (Journey.Status.LIVE, Journey.Status.PAUSED)
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
-    """An event as a wait sees it: whose, which, when received, and its context."""
+    """An event as a wait sees it: whose, which, when received, and its context (and,
+    for the exit criteria and goals of :mod:`journeys.engine.controls`, its key and
+    the time it happened, as its sender says)."""
 
     customer_id: int
     name: str
     received_at: datetime
     event: dict[str, Any]
+    pk: int = 0
+    timestamp: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +157,7 @@ def _waiting_runs(*, customer_ids: Collection[int], names: set[str]) -> list[Wai
             lease_token__isnull=True,
             version_id__in=list(versions),
         )
-        if _wait_step(run, versions) is not None
+        if (step := _wait_step(run, versions)) is not None and step["event"] in names
     ]
     if not runs:
         return []

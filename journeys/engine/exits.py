@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from customers.db import in_values
 from customers.errors import NotFound
 from customers.ids import public_id_sql
 from customers.models import Customer, Workspace
@@ -75,37 +76,50 @@ def runs_cancel_by_key(*, workspace: Workspace, cancellation_key: str) -> int:
 
 
 def _runs_cancel(runs: QuerySet[Enrollment]) -> int:
-    """Exit the active ones of ``runs`` as cancelled, with their events, closing the
-    visit each was on; wait out the lease watch of a worker walking one (see the module
-    docstring). Answers how many were cancelled."""
-    now = timezone.now()
+    """Exit the active ones of ``runs`` as cancelled (:func:`runs_exit_now`); wait out
+    the lease watch of a worker walking one (see the module docstring). Answers how many
+    were cancelled."""
     with transaction.atomic():
-        # Locked first, in key order: the walkers' commits lock them the same way, and a
-        # run that completes meanwhile is not reported as exited.
-        locked = list(
-            runs.filter(state=Enrollment.State.ACTIVE)
-            .select_for_update()
-            .order_by("pk")
-            .values_list("pk", "journey_id", "lease_token")
+        cancelled, leased = runs_exit_now(
+            runs=runs, reason=CANCELLED_REASON, outcome=CANCELLED_OUTCOME, now=timezone.now()
         )
-        if not locked:
-            return 0
-        by_journey: dict[int, list[int]] = {}
-        for pk, journey_id, _ in locked:
-            by_journey.setdefault(journey_id, []).append(pk)
-        StepRun.objects.filter(
-            enrollment_id__in=[pk for pk, _, _ in locked], finished_at__isnull=True
-        ).update(finished_at=now, outcome=CANCELLED_OUTCOME)
-        for journey in Journey.objects.filter(pk__in=by_journey):
-            runs_exit(
-                journey=journey,
-                runs=Enrollment.objects.filter(pk__in=by_journey[journey.pk]),
-                reason=CANCELLED_REASON,
-                finished_at=now,
-            )
-    if any(token is not None for _, _, token in locked):
+    if leased:
         time.sleep(LeaseWatch.FRESHNESS.total_seconds())
-    return len(locked)
+    return cancelled
+
+
+def runs_exit_now(
+    *, runs: QuerySet[Enrollment], reason: str, outcome: str, now: datetime
+) -> tuple[int, bool]:
+    """Exit the active ones of ``runs``, whatever journey and step they are at, with
+    their events, closing the visit each was on with ``outcome``. Answers how many, and
+    whether a worker held one (its lease watch stops its sends within
+    ``LeaseWatch.FRESHNESS``). Call inside the transaction of the change; a few
+    statements per journey, however many runs."""
+    # Locked first, in key order: the walkers' commits lock them the same way, and a run
+    # that completes meanwhile is not reported as exited.
+    locked = list(
+        runs.filter(state=Enrollment.State.ACTIVE)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", "journey_id", "lease_token")
+    )
+    if not locked:
+        return 0, False
+    by_journey: dict[int, list[int]] = {}
+    for pk, journey_id, _ in locked:
+        by_journey.setdefault(journey_id, []).append(pk)
+    StepRun.objects.filter(
+        in_values(StepRun, "enrollment_id", [pk for pk, _, _ in locked]), finished_at__isnull=True
+    ).update(finished_at=now, outcome=outcome)
+    for journey in Journey.objects.filter(pk__in=by_journey):
+        runs_exit(
+            journey=journey,
+            runs=Enrollment.objects.filter(in_values(Enrollment, "pk", by_journey[journey.pk])),
+            reason=reason,
+            finished_at=now,
+        )
+    return len(locked), any(token is not None for _, _, token in locked)
 
 
 def _exited_events_record(

@@ -1,9 +1,10 @@
-"""Reading runs: one run with its timeline (``GET runs/{run_id}``), and the workspace's
-runs, newest first (``GET runs``)."""
+"""Reading runs: one run with its timeline (``GET runs/{run_id}``), the workspace's
+runs, newest first (``GET runs``), and a journey's runs counted (``GET
+journeys/{id}/stats``)."""
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from customers.errors import InvalidRequest, NotFound
 from customers.models import Customer, Workspace
@@ -69,6 +70,7 @@ def run_summary_as_json(run: Enrollment) -> dict[str, Any]:
         "entered_at": run.entered_at,
         "finished_at": run.finished_at,
         "exit_reason": run.exit_reason or None,
+        "converted_at": run.converted_at,
         "error": run.error or None,
         "cancellation_key": run.cancellation_key,
     }
@@ -90,4 +92,20 @@ def run_as_json(run: Enrollment) -> dict[str, Any]:
             }
             for step in run.step_runs.all()
         ],
+    }
+
+
+def journey_run_counts(*, journey: Journey) -> dict[str, Any]:
+    """A journey's runs counted, all versions together: entered (every run), by state,
+    and converted (``converted_at`` set, in any state), with the conversion rate
+    (converted / entered; null before anyone entered). One aggregate over the
+    journey's runs."""
+    states = {state: Count("pk", filter=Q(state=state)) for state in Enrollment.State.values}
+    counts = Enrollment.objects.filter(journey_id=journey.pk).aggregate(
+        entered=Count("pk"), **states, converted=Count("pk", filter=Q(converted_at__isnull=False))
+    )
+    entered = counts["entered"]
+    return {
+        **counts,
+        "conversion_rate": round(counts["converted"] / entered, 4) if entered else None,
     }

@@ -15,6 +15,11 @@
   its current members are recorded without entering: only new members enter.
 
 Runs enter with an empty payload; templates read the customer (``customer.*``).
+
+The same joins end runs: a segment that a journey's exit criteria name (``exit.
+segment_id``, :mod:`journeys.engine.controls`) is watched the same way, and its
+joiners' active runs of that journey exit, before the join enters anyone anywhere (a
+run entered by a join is not exited by it).
 """
 
 from collections import defaultdict
@@ -28,6 +33,7 @@ from django.utils import timezone
 from customers.db import in_values
 from customers.models import Customer, Workspace
 from customers.selectors import active_customers
+from journeys.engine.controls import exit_segments_watched, runs_exit_on_segment_joins
 from journeys.entry.core import journey_enroll
 from journeys.entry.selectors import TriggerTarget
 from journeys.models import Journey, journey_version_get
@@ -54,6 +60,25 @@ def segment_journeys_live(
         if version.spec.trigger.type == Journey.TriggerType.SEGMENT and segment_id:
             targets[segment_id].append(TriggerTarget(journey, version))
     return targets
+
+
+def segment_joins_apply(
+    segment: Segment,
+    customer_ids: Sequence[int],
+    targets: Sequence[TriggerTarget] | None = None,
+) -> int:
+    """New members of ``segment``: exit their runs that the segment's joiners leave,
+    then enter them into the journeys it triggers (:func:`segment_joins_enter`);
+    answers how many runs started. Inside the join's transaction."""
+    if not customer_ids:
+        return 0
+    runs_exit_on_segment_joins(
+        workspace_id=segment.workspace_id,
+        segment_id=segment.public_id,
+        customer_ids=customer_ids,
+        now=timezone.now(),
+    )
+    return segment_joins_enter(segment, customer_ids, targets)
 
 
 def segment_joins_enter(
@@ -88,7 +113,8 @@ def segment_presence_check(*, workspace_id: int, customer_ids: Sequence[int]) ->
     """Changed customers against the watched dynamic segments of their workspace: the
     new members enter (module docstring); answers how many runs started."""
     journeys = segment_journeys_live(workspace_ids=[workspace_id])
-    watched = _dynamic(journeys, workspace_ids=[workspace_id])
+    exits = exit_segments_watched(workspace_ids=[workspace_id])
+    watched = _dynamic({*journeys, *exits}, workspace_ids=[workspace_id])
     if not watched:
         return 0
     scope = Customer.objects.filter(in_values(Customer, "pk", list(customer_ids)))
@@ -96,7 +122,7 @@ def segment_presence_check(*, workspace_id: int, customer_ids: Sequence[int]) ->
     with transaction.atomic():
         for segment in watched:
             joined = _presence_update(segment, scope)
-            runs += segment_joins_enter(segment, joined, journeys[segment.public_id])
+            runs += segment_joins_apply(segment, joined, journeys.get(segment.public_id, ()))
     return runs
 
 
@@ -105,21 +131,22 @@ def segment_presence_reconcile(*, enter: bool = True) -> int:
     ``enter``, the new members found enter (beat's safety net); answers how many."""
     journeys = segment_journeys_live()
     joined = 0
-    for segment in _dynamic(journeys):
+    for segment in _dynamic({*journeys, *exit_segments_watched()}):
         with transaction.atomic():
             everyone = Customer.objects.filter(workspace=segment.workspace_id)
             new = _presence_update(segment, everyone)
             if enter:
-                joined += segment_joins_enter(segment, new, journeys[segment.public_id])
+                joined += segment_joins_apply(segment, new, journeys.get(segment.public_id, ()))
             else:
                 joined += len(new)
     return joined
 
 
 def segment_watch_start(*, journey: Journey, segment_id: str) -> None:
-    """A journey goes live on ``segment_id``: if it is a dynamic segment no other live
-    journey watches, record who matches it now (they are members already, not
-    joiners). Inside the publishing transaction."""
+    """A journey goes live on ``segment_id`` (its trigger's or its exit criteria's): if
+    it is a dynamic segment nothing watches yet, record who matches it now (they are
+    members already, not joiners). Inside the publishing transaction, before the new
+    version is made."""
     segment = Segment.objects.filter(
         workspace_id=journey.workspace_id, public_id=segment_id, kind=Segment.Kind.DYNAMIC
     ).first()
@@ -132,14 +159,14 @@ def segment_watch_start(*, journey: Journey, segment_id: str) -> None:
         )
         if target.journey.pk != journey.pk
     ]
-    if not others:
+    if not others and segment_id not in exit_segments_watched(workspace_ids=[journey.workspace_id]):
         _presence_update(segment, Customer.objects.filter(workspace=journey.workspace_id))
 
 
 def _dynamic(
-    watched: dict[str, list[TriggerTarget]], *, workspace_ids: Collection[int] | None = None
+    watched: Collection[str], *, workspace_ids: Collection[int] | None = None
 ) -> list[Segment]:
-    """The dynamic segments among those the ``watched`` journeys are triggered by."""
+    """The dynamic segments among ``watched`` (public ids)."""
     if not watched:
         return []
     segments = Segment.objects.filter(public_id__in=list(watched), kind=Segment.Kind.DYNAMIC)

@@ -65,6 +65,7 @@ def test_runs_are_listed_newest_first_a_page_at_a_time(client, api_base, workspa
         "entered_at": newest["entered_at"],
         "finished_at": None,
         "exit_reason": None,
+        "converted_at": None,
         "error": None,
         "cancellation_key": None,
     }

@@ -20,9 +20,13 @@ same transaction:
    entry rules, the entry conditions compiled to SQL (a leaf on the event folded per
    distinct answer), each run with its event as ``event`` and its properties as the
    payload (``data``, ``api.payload``);
-4. wakes the runs waiting for one of the events (``wait_for_event``) whose condition
+4. applies the journeys' exit criteria and goals (:mod:`journeys.engine.controls`):
+   exits the active runs an exit event of their customer ends, converts the runs a
+   goal event counts for. After the entries, and only to the runs that existed before
+   each event: a run entered by an event is not exited by it, a later one exits it;
+5. wakes the runs waiting for one of the events (``wait_for_event``) whose condition
    it satisfies (:func:`journeys.engine.event_waits.waits_wake_for`);
-5. marks the batch matched.
+6. marks the batch matched.
 
 So a match costs a fixed number of statements per journey, never one per event.
 """
@@ -38,6 +42,7 @@ from django.utils import timezone
 from customers.db import in_values
 from customers.models import Customer, Event, Workspace
 from customers.selectors import active_customers
+from journeys.engine.controls import Entries, controls_apply
 from journeys.engine.event_waits import Arrival, waits_wake_for
 from journeys.engine.tasks import ADVANCE_BATCH
 from journeys.entry.core import entry_constants, journey_enroll
@@ -105,26 +110,43 @@ def events_match(*, limit: int = MATCH_BATCH, now: datetime | None = None) -> Ma
             by_workspace[event.workspace_id].append(event)
         journeys = event_journeys_live(workspace_ids=list(by_workspace))
         runs = 0
+        entered_by: dict[tuple[int, int], int] = {}
         for workspace_id, events in by_workspace.items():
             for target in journeys.get(workspace_id, ()):
-                runs += _journey_enter(target, events, now)
-        waits_wake_for(
-            [
-                Arrival(event.customer_id, event.name, event.received_at, event.as_context())
-                for event in waiting
-                if event.customer_id is not None
-            ]
-        )
+                count, chosen = _journey_enter(target, events, now)
+                runs += count
+                if count:
+                    entered_by.update(
+                        ((target.journey.pk, customer_id), pk) for customer_id, pk in chosen.items()
+                    )
+        arrivals = [
+            Arrival(
+                event.customer_id,
+                event.name,
+                event.received_at,
+                event.as_context(),
+                pk=event.pk,
+                timestamp=event.timestamp,
+            )
+            for event in waiting
+            if event.customer_id is not None
+        ]
+        controls_apply(arrivals, entries=Entries(at=now, by=entered_by), now=now)
+        waits_wake_for(arrivals)
         Event.objects.filter(in_values(Event, "pk", [event.pk for event in waiting])).update(
             matched_at=now
         )
     return MatchResult(events=len(waiting), runs=runs, more=len(waiting) == limit)
 
 
-def _journey_enter(target: TriggerTarget, events: list[_Waiting], now: datetime) -> int:
-    """Enroll the customers whose events trigger ``target``; answers how many runs."""
+def _journey_enter(
+    target: TriggerTarget, events: list[_Waiting], now: datetime
+) -> tuple[int, dict[int, int]]:
+    """Enroll the customers whose events trigger ``target``; answers how many runs, and
+    the event each customer's run would enter by (customer key to event key)."""
     trigger = target.version.spec.trigger
     chosen: dict[int, dict[str, Any]] = {}
+    keys: dict[int, int] = {}
     for event in events:
         if event.name != trigger.event or event.customer_id is None:
             continue
@@ -136,8 +158,9 @@ def _journey_enter(target: TriggerTarget, events: list[_Waiting], now: datetime)
         ):
             continue
         chosen[event.customer_id] = context
+        keys[event.customer_id] = event.pk
     if not chosen:
-        return 0
+        return 0, keys
     workspace = Workspace(pk=target.journey.workspace_id)
     result = journey_enroll(
         journey=target.journey,
@@ -150,4 +173,4 @@ def _journey_enter(target: TriggerTarget, events: list[_Waiting], now: datetime)
         return_runs=len(chosen) <= ADVANCE_BATCH,
         now=now,
     )
-    return result.enrolled_count
+    return result.enrolled_count, keys
