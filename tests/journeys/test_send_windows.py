@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from customers.models import Customer
-from delivery.models import Message
+from delivery.models import Message, Suppression
 from journeys.engine import steps
 from journeys.engine.claims import runs_claim, runs_claim_due
 from journeys.engine.runner import runs_walk
@@ -114,6 +114,25 @@ def test_a_send_outside_its_window_waits_then_sends_once_when_it_opens(
     assert message.idempotency_key == f"{run.public_id}:hello:1"
     assert timeline(run) == [("hello", 1, "sent", True)]
     assert StepRun.objects.get(enrollment=run).message_id == message.pk
+
+
+def test_an_address_suppressed_while_the_run_waits_gets_nothing_when_the_window_opens(
+    client, api_base, workspace, berliner, smtp_server, clock
+):
+    journey = journey_create(
+        workspace, steps=[HELLO | {"next": "tag"}, TAG], send_window=OFFICE_HOURS
+    )
+    run = advance(enroll(client, api_base, journey))
+    Suppression.objects.create(workspace=workspace, address="ada@example.com", reason="complaint")
+
+    clock.move_to(BERLIN_THURSDAY_9)
+    run = advance(run)
+
+    # The send gate decides when the message is written, in the batch's commit.
+    assert smtp_server.messages == []
+    assert run.state == "completed"
+    assert Message.objects.get().status == "suppressed"
+    assert timeline(run) == [("hello", 1, "suppressed", True), ("tag", 1, "updated", True)]
 
 
 def test_a_run_woken_a_little_before_its_window_waits_again(
