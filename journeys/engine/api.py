@@ -62,7 +62,11 @@ class RunStepSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     outcome = serializers.CharField(
-        allow_null=True, help_text="e.g. sent, yes, no, waited, cancelled"
+        allow_null=True,
+        help_text=(
+            "e.g. sent, yes, no, waited, cancelled; a send outside its send window:"
+            " waiting_for_window (still open) or skipped_send_window"
+        ),
     )
     error = serializers.CharField(allow_null=True)
     message_id = serializers.CharField(allow_null=True, help_text="msg_... for a send")

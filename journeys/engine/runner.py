@@ -281,7 +281,9 @@ def _visits_write(writes: list[Writes]) -> None:
     A Message is inserted with its visit, never alone, and its key names that visit, so
     a key taken already would mean the visit exists already: the visit's own unique
     constraint would refuse it too. A plain insert is therefore enough, and the rows
-    come back with their ids.
+    come back with their ids. A send visit that waited for its send window exists
+    already, without a Message: it gets its Message here in the same way, and the
+    visit's row is updated to point at it.
     """
     opened = [written.opened for written in writes if written.opened]
     messages = [message for _, message in opened if message is not None]
@@ -291,8 +293,9 @@ def _visits_write(writes: list[Writes]) -> None:
     for visit, message in opened:
         visit.message = message
     created = [visit for written in writes for visit in written.created]
-    StepRun.objects.bulk_create([*created, *(visit for visit, _ in opened)])
+    StepRun.objects.bulk_create([*created, *(visit for visit, _ in opened if visit.pk is None)])
     updated = [visit for written in writes for visit in written.updated]
+    updated += [visit for visit, _ in opened if visit.pk is not None]
     rows_update(updated, ["finished_at", "outcome", "error", "message"])
 
 

@@ -10,6 +10,13 @@ before anything leaves, so a re-run after a crash finds them instead of sending 
 
 Batching is what makes walking cheap: 100 runs sending an e-mail cost two commits
 between them, not a handful each.
+
+A send with a send window (quiet hours, :mod:`journeys.engine.send_windows`) is checked
+before its Message is composed. Outside the window it either waits, as an open visit
+without a Message (``waiting_for_window``) and the run's ``wake_at`` at the opening, or
+is skipped. The walk that wakes it inside the window composes the Message then, with
+the data as they are then, and commits it under the waiting visit at a barrier like
+any other; woken early, it waits again.
 """
 
 import enum
@@ -23,6 +30,7 @@ from django.utils import timezone
 from delivery.models import Message
 from journeys.engine.context import run_template_context
 from journeys.engine.leases import LeaseWatch
+from journeys.engine.send_windows import send_window_opening, send_window_zone
 from journeys.engine.steps import (
     COMMIT_FIRST,
     EXECUTORS,
@@ -36,6 +44,11 @@ from journeys.models import Enrollment, StepRun
 
 #: A run walking further than this in one go yields and stays due (no monopolies).
 MAX_STEPS_PER_WALK = 100
+
+#: A send step's outcomes outside its send window (on the run's timeline): waiting for
+#: the window to open (an open visit), or passed over without sending (a finished one).
+WAITING_FOR_WINDOW = "waiting_for_window"
+SKIPPED_SEND_WINDOW = "skipped_send_window"
 
 
 class Pause(enum.Enum):
@@ -138,17 +151,27 @@ class RunWalker:
             )
             result = None
             if step["type"] in COMMIT_FIRST:
-                if visit_row is None:
+                composing = visit_row is None or _waits_for_window(visit_row)
+                if step["type"] == "send" and composing:
+                    # Quiet hours: outside its window, a send waits or is skipped here,
+                    # before anything is composed (see journeys.engine.send_windows).
+                    result = self.send_window_check(step, now)
+                if result is None and composing:
                     try:
                         message = send_compose(inp) if step["type"] == "send" else None
                     except ComposeError as error:
                         result = StepResult(outcome="failed", error=str(error))
                     else:
-                        visit_row = self.begin_visit(step, inp.visit, now, message)
+                        if visit_row is None:
+                            visit_row = self.begin_visit(step, inp.visit, now, message)
+                        else:  # it waited for its window: now its Message is written
+                            visit_row.outcome = ""  # sending, as any visit just opened
+                            self.writes.opened = (visit_row, message)
+                            inp.resumed = False  # the insert counts the first attempt
                         # The engine commits the visit (and its Message) under the lease.
                         yield Pause.BARRIER
                         now = inp.now = timezone.now()
-                if visit_row is not None:
+                if result is None and visit_row is not None:
                     inp.step_run_id = visit_row.pk
                     inp.message = visit_row.message
                     self.lease_check()
@@ -184,6 +207,27 @@ class RunWalker:
             return True
         self.run.current_step = result.next_step or ""
         return False
+
+    def send_window_check(self, step: dict[str, Any], now: datetime) -> StepResult | None:
+        """None when the send may go now (no window applies, or ``now`` is inside it);
+        else the step waits for the window to open (``waiting_for_window``, a durable
+        wait: the run's ``wake_at``) or is skipped (``skipped_send_window``).
+
+        The step's own window replaces the journey's; a send to a webhook has none. The
+        zone is the customer's, else the workspace's (read with the batch), else UTC.
+        A run woken before the window opens (a clock behind) simply waits again.
+        """
+        window = step.get("send_window") or self.run.version.spec.send_window
+        if not window or step.get("channel") == "webhook":
+            return None
+        # The customer and the workspace come with the batch's load (runner._walkers_load).
+        zone = send_window_zone(self.run.customer.timezone, self.run.workspace.timezone)
+        opening = send_window_opening(window, zone, now)
+        if opening is None:
+            return None
+        if window.get("outside") == "skip":
+            return StepResult(outcome=SKIPPED_SEND_WINDOW, next_step=step["next"])
+        return StepResult(outcome=WAITING_FOR_WINDOW, wait_until=opening)
 
     def lease_check(self) -> None:
         """Right before acting: is the run still ours and still active? (See
@@ -283,6 +327,11 @@ class RunWalker:
 
     def event_payload(self, data: dict[str, Any]) -> dict[str, Any]:
         return run_event_payload(self.run, data)
+
+
+def _waits_for_window(visit_row: StepRun) -> bool:
+    """An open send visit that waited for its send window: no Message written yet."""
+    return visit_row.outcome == WAITING_FOR_WINDOW and visit_row.message_id is None
 
 
 def step_completed_event(
