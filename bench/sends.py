@@ -20,6 +20,13 @@ What it measures
       Each message costs the engine its idempotency record (a Message row written
       and committed before the send) and its StepRun.
 
+    With the controls on (the default; ``--no-controls`` leaves them out), the journey's
+    send names a subscription topic of its workspace, which also has a frequency cap
+    on e-mail (high enough to let every message through, so every send is counted),
+    1,000 suppressed addresses and a subscription row for every other customer: each
+    message then passes the whole send gate (suppression, consent, the cap's per-customer
+    lock and count) and carries its signed List-Unsubscribe headers.
+
     ``--rounds`` (default 3) repeats the three and prints medians, and the median of
     each round's ratio engine / bare x1 (target >= 0.5). Then it walks
     ``--profile-runs`` runs in this process against the same sink, in batches as a
@@ -38,6 +45,7 @@ Options
     --redis-url URL     broker and cache, flushed at start and end (redis://127.0.0.1:6379/2)
     --timeout S         give up on a phase after S seconds (default 600)
     --keep              leave the scratch database in place at the end
+    --no-controls       measure without topics, suppressions and a frequency cap
 """
 
 import argparse
@@ -88,6 +96,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--no-controls", dest="controls", action="store_false",
+        help="no topic, suppressions, subscriptions or frequency cap",
+    )  # fmt: skip
     return parser.parse_args()
 
 
@@ -205,6 +217,36 @@ def bare_round(sink: Sink, messages: int, connections: int) -> tuple[float, floa
 # --- the engine -------------------------------------------------------------------------
 
 
+def journey_with_controls(args: argparse.Namespace, name: str, count: int, prefix: str) -> Any:
+    """The bench journey, its customers and, with ``--controls``, its workspace's topic,
+    frequency cap, suppressions and subscriptions (see the module docstring)."""
+    from customers.models import Workspace
+    from delivery.models import FrequencyCap, Subscription, Suppression, Topic
+
+    workspace = Workspace.objects.create(name=name)
+    steps = STEPS
+    if args.controls:
+        Topic.objects.create(workspace=workspace, key="news", name="Newsletter")
+        steps = [{**STEPS[0], "topic": "news"}]
+    published = journey_publish(name=name, steps=steps, workspace=workspace)
+    customers_load(workspace_id=workspace.pk, count=count, prefix=prefix)
+    if args.controls:
+        FrequencyCap.objects.create(
+            workspace=workspace, channel="email", limit=100, period_seconds=7 * 86400
+        )
+        Suppression.objects.bulk_create(
+            Suppression(workspace=workspace, address=f"gone{i}@example.com", reason="hard_bounce")
+            for i in range(1_000)
+        )
+        customers = workspace.customers.order_by("id").values_list("id", flat=True)
+        Subscription.objects.bulk_create(
+            Subscription(workspace=workspace, customer_id=customer_id, topic="news",
+                         subscribed=True, source="api")
+            for customer_id in customers[::2]
+        )  # fmt: skip
+    return published
+
+
 def engine_round(
     args: argparse.Namespace, sink: Sink, processes: Processes, number: int
 ) -> tuple[float, float, float]:
@@ -212,8 +254,9 @@ def engine_round(
     from customers.models import Customer
     from journeys.entry.core import journey_enroll
 
-    workspace, journey, version = journey_publish(name=f"Sends bench {number}", steps=STEPS)
-    customers_load(workspace_id=workspace.pk, count=args.messages, prefix=f"r{number}_")
+    workspace, journey, version = journey_with_controls(
+        args, f"Sends bench {number}", args.messages, f"r{number}_"
+    )
     sql_run("VACUUM ANALYZE")
     sink.reset()
     result = journey_enroll(
@@ -257,8 +300,9 @@ def profile(args: argparse.Namespace) -> None:
     from customers.models import Customer
     from journeys.entry.core import journey_enroll
 
-    workspace, journey, version = journey_publish(name="Sends bench profile", steps=STEPS)
-    customers_load(workspace_id=workspace.pk, count=args.profile_runs, prefix="p_")
+    workspace, journey, version = journey_with_controls(
+        args, "Sends bench profile", args.profile_runs, "p_"
+    )
     journey_enroll(
         journey=journey,
         version=version,
@@ -276,6 +320,13 @@ def main() -> None:
         [
             f"{args.messages:,} messages per path, {args.rounds} round(s); worker"
             f" --concurrency {args.concurrency}; sink: aiosmtpd in its own process",
+            "controls: "
+            + (
+                "a topic, a frequency cap, 1,000 suppressions, subscriptions (every"
+                " message passes the send gate and carries List-Unsubscribe)"
+                if args.controls
+                else "none (--no-controls)"
+            ),
         ],
     )
     started = time.perf_counter()
