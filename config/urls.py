@@ -44,6 +44,7 @@ urlpatterns = [
     path("api/v1/workspaces/<id:workspace_id>/", include(workspace_api)),
     path("compat/", include("journeys.entry.dialects.urls")),
     path("hooks/", include("journeys.entry.hooks.urls")),
+    path("esp/", include("delivery.esp_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
