@@ -52,7 +52,7 @@ def esp_email_backend(email_url: str) -> str | None:
     if parts.netloc or parts.path or parts.query:
         raise EspConfigurationError(
             f"EMAIL_URL={parts.scheme}:// takes nothing after the scheme; the ESP's "
-            f"credentials are anymail settings, e.g. ANYMAIL_{module.upper()}_API_KEY"
+            f"credentials are anymail settings: ANYMAIL_{module.upper()}_... variables"
         )
     return f"anymail.backends.{module}.EmailBackend"
 

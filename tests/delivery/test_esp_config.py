@@ -31,7 +31,7 @@ def test_every_named_backend_exists():
 
 
 def test_credentials_in_the_url_are_refused_with_the_setting_to_use():
-    with pytest.raises(EspConfigurationError, match="ANYMAIL_POSTMARK_API_KEY"):
+    with pytest.raises(EspConfigurationError, match="ANYMAIL_POSTMARK_"):
         esp_email_backend("postmark://token@")
 
 
