@@ -15,6 +15,8 @@ from pathlib import Path
 import environ
 from kombu import Queue
 
+from delivery.esp import anymail_settings, esp_email_backend
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -59,6 +61,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "anymail",
     "customers",
     "segments",
     "journeys",
@@ -226,12 +229,22 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- E-mail ---------------------------------------------------------------------------
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
-if EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":  # noqa: F821
+# EMAIL_URL: smtp://..., consolemail://, or an e-mail service provider through
+# django-anymail, by its scheme alone (postmark://, amazonses://...: delivery/esp.py),
+# configured by ANYMAIL_* variables. Their tracking webhooks are mounted under /esp/.
+_email_url = env.str("EMAIL_URL", default="consolemail://")
+_esp_backend = esp_email_backend(_email_url)
+if _esp_backend is not None:
+    EMAIL_BACKEND = _esp_backend
+else:
+    vars().update(env.email_url_config(_email_url))
+if EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
     # Logged by the worker as text, not printed as MIME (delivery/console_email.py).
     EMAIL_BACKEND = "delivery.console_email.ReadableConsoleBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="journeys@localhost")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# ANYMAIL_<NAME>=value becomes ANYMAIL["<NAME>"]; an ESP's API calls time out as SMTP does.
+ANYMAIL = {"REQUESTS_TIMEOUT": EMAIL_TIMEOUT, **anymail_settings(os.environ)}
 
 # --- SMS and WhatsApp -----------------------------------------------------------------
 # "console" logs messages (the embedded default, no account needed); "twilio" sends them.

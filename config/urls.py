@@ -46,6 +46,7 @@ urlpatterns = [
     path("compat/", include("journeys.entry.dialects.urls")),
     path("hooks/", include("journeys.entry.hooks.urls")),
     path("u/<str:token>", unsubscribe_page, name="unsubscribe"),
+    path("esp/", include("delivery.esp_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -61,6 +61,10 @@ class TrackedMessage:
     others). ``email`` is an identify's ``traits.email``, normalised, and ``traits`` the
     other traits. An alias is an identify without traits: its ``previousId`` is read as
     the anonymous id that ``userId`` now names.
+
+    ``customer_pk`` names the customer by primary key instead, for the events the
+    product records itself (an e-mail opened): the customer, whom the caller vouches
+    is the workspace's, is neither looked up nor changed, and the ids are not read.
     """
 
     type: MessageType
@@ -75,6 +79,7 @@ class TrackedMessage:
     group_id: str | None = None
     timestamp: datetime | None = None
     message_id: str | None = None
+    customer_pk: int | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,8 @@ class _Person:
     #: Attribute changes: later traits win, a null removes the attribute.
     changes: dict[str, Any] = field(default_factory=dict)
     customer: "_Row | None" = None
+    #: Named by primary key (``TrackedMessage.customer_pk``): ``customer`` is given.
+    by_pk: bool = False
 
 
 class _People:
@@ -161,6 +168,13 @@ class _People:
         self.by_key: dict[tuple[str, str], _Person] = {}
         self.keys: list[tuple[str, str]] = []
         for message in messages:
+            if message.customer_pk is not None:
+                key = ("pk", str(message.customer_pk))
+                if key not in self.by_key:
+                    row = _Row(message.customer_pk, None, None, None, None, None)
+                    self.by_key[key] = _Person(None, None, customer=row, by_pk=True)
+                self.keys.append(key)
+                continue
             user_id = message.user_id
             if user_id is None and message.anonymous_id in named:
                 user_id = named[message.anonymous_id]
@@ -321,6 +335,8 @@ def customers_identify_many(*, workspace: Workspace, people: _People) -> int:
     ):
         if values:
             wanted |= in_values(Customer, column, sorted(values))
+    if all(person.by_pk for person in people):
+        return 0  # everyone is named by primary key: nothing to look up
     customers = Customer.objects.filter(wanted, workspace=workspace).order_by("pk")
     changes = people.may_change_customers
     if changes:
@@ -366,6 +382,8 @@ def _people_resolve(people: _People, known: _Known) -> tuple[list[_Row], list[_R
     new: list[_Row] = []
     changed: dict[int, _Row] = {}
     for person in people:
+        if person.by_pk:
+            continue
         row, email, by_anonymous_id = known.match(person)
         if row is None:
             row = _Row(None, person.user_id, email, person.anonymous_id, None, now)

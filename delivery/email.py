@@ -9,9 +9,12 @@ import contextlib
 import smtplib
 import threading
 
+from anymail.exceptions import AnymailError
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
+
+from delivery.esp import esp_error_retryable
 
 _local = threading.local()
 
@@ -26,7 +29,8 @@ def _connection() -> tuple[BaseEmailBackend, bool]:
     """This thread's open connection for the backend configured now, and whether it was
     reused (a reused one may have been closed by the server while idle)."""
     wanted = (settings.EMAIL_BACKEND, getattr(settings, "EMAIL_HOST", None),
-              getattr(settings, "EMAIL_PORT", None))  # fmt: skip
+              getattr(settings, "EMAIL_PORT", None),
+              repr(getattr(settings, "ANYMAIL", None)))  # fmt: skip
     cached = getattr(_local, "connection", None)
     if cached is not None and _local.key == wanted:
         return cached, True
@@ -55,8 +59,9 @@ def email_send(
     html: str = "",
     sender: str = "",
     headers: dict[str, str] | None = None,
-) -> None:
+) -> str:
     """Hand one e-mail to the backend; ``message_id`` becomes its Message-ID header.
+    Returns the provider's id of the message (see :func:`provider_message_id`).
 
     With ``html`` the e-mail is ``multipart/alternative``: ``body`` is its text part,
     ``html`` its HTML part. ``sender`` ("Name <address>") defaults to
@@ -76,6 +81,10 @@ def email_send(
         email.attach_alternative(html, "text/html")
     try:
         _send_on_cached_connection(email)
+    except AnymailError as error:
+        # Before OSError: anymail's API errors are requests' HTTPErrors, hence OSErrors.
+        _connection_drop()
+        raise EmailSendError(str(error), retryable=esp_error_retryable(error)) from error
     except smtplib.SMTPResponseException as error:
         _connection_drop()
         # 4xx is the server saying "later"; 5xx is a refusal that will not change.
@@ -88,6 +97,17 @@ def email_send(
     except (smtplib.SMTPException, OSError) as error:
         _connection_drop()
         raise EmailSendError(f"SMTP connection failed: {error}", retryable=True) from error
+    return provider_message_id(email, fallback=message_id)
+
+
+def provider_message_id(email: EmailMultiAlternatives, *, fallback: str) -> str:
+    """The id the provider knows a sent message by: an ESP's own (anymail's status of
+    the send; its tracking webhooks name the message by it), else ``fallback``, the
+    Message-ID header we gave it (SMTP)."""
+    status = getattr(email, "anymail_status", None)
+    if status is not None and status.message_id:
+        return str(status.message_id)
+    return fallback
 
 
 def _send_on_cached_connection(email: EmailMultiAlternatives) -> None:

@@ -94,7 +94,7 @@ def _send(message: Message) -> str:
     if message.channel == Message.Channel.EMAIL:
         message_id = f"<{message.idempotency_key.replace(':', '.')}@journeys>"
         try:
-            email_send(
+            return email_send(
                 to=message.recipient,
                 subject=message.subject,
                 body=message.body,
@@ -105,7 +105,6 @@ def _send(message: Message) -> str:
             )
         except EmailSendError as error:
             raise SendError(str(error), retryable=error.retryable) from error
-        return message_id
     if message.channel in (Message.Channel.SMS, Message.Channel.WHATSAPP):
         try:
             receipt = messaging_provider().send(

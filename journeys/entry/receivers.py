@@ -1,10 +1,13 @@
 """What the entry path does when lower apps report changes (connected in apps.ready)."""
 
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 
+from customers.tracking import MessageType, TrackedMessage
 from journeys.entry import tasks
+from journeys.entry.events.service import events_ingest
 from journeys.entry.segment_entries import segment_joins_apply
 from journeys.models import Journey, JourneyVersion
 
@@ -38,3 +41,31 @@ def customers_changed(
         transaction.on_commit(
             lambda: tasks.segment_presence_check.delay(workspace_id, ids), robust=True
         )
+
+
+def message_engagement(
+    sender: Any,
+    *,
+    message: Any,
+    event: str,
+    properties: dict[str, Any],
+    occurred_at: datetime,
+    key: str,
+    **kwargs: Any,
+) -> None:
+    """An ESP's report on a message (``email.opened``...) becomes an event of the
+    message's customer, in the transaction that recorded the report: stored with it or
+    not at all. Matching, which wakes the runs waiting for it, starts once committed."""
+    events_ingest(
+        workspace=message.workspace,
+        messages=[
+            TrackedMessage(
+                type=MessageType.TRACK,
+                customer_pk=message.customer_id,
+                event=event,
+                properties=properties,
+                timestamp=occurred_at,
+                message_id=key,
+            )
+        ],
+    )

@@ -135,3 +135,40 @@ def test_batches_naming_the_same_new_people_at_once_make_each_once(workspace):
     assert set(Customer.objects.values_list("email", flat=True)) == {
         f"{p}@example.com" for p in people
     }
+
+
+@pytest.mark.django_db
+def test_a_customer_named_by_primary_key_is_neither_looked_up_nor_changed(workspace, ada):
+    # Product-made events (e-mail engagement) name the customer by pk, whatever ids
+    # the customer has; the ids of such a message are not read.
+    by_pk = TrackedMessage(
+        type=MessageType.TRACK,
+        customer_pk=ada.pk,
+        user_id="someone_else",
+        event="email.opened",
+        properties={"step": "welcome"},
+        message_id="m1",
+    )
+    stored = store(workspace, by_pk, track("user_ada", event="Viewed"))
+
+    assert stored.customers_created == 0
+    assert stored.customer_pks == (ada.pk, ada.pk)
+    assert Customer.objects.count() == 1
+    assert not Customer.objects.filter(external_id="someone_else").exists()
+    opened = Event.objects.get(name="email.opened")
+    assert (opened.customer_id, opened.properties) == (ada.pk, {"step": "welcome"})
+    ada.refresh_from_db()
+    assert ada.external_id == "user_ada"
+
+
+@pytest.mark.django_db
+def test_a_batch_naming_everyone_by_primary_key_reads_no_customers(
+    workspace, ada, django_assert_num_queries
+):
+    by_pk = TrackedMessage(
+        type=MessageType.TRACK, customer_pk=ada.pk, event="email.clicked", message_id="m2"
+    )
+    with django_assert_num_queries(3):  # savepoint, the events' INSERT, release
+        stored = store(workspace, by_pk)
+
+    assert (stored.events, stored.customer_pks) == (1, (ada.pk,))
