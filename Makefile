@@ -47,7 +47,9 @@ SQLITE_SUITES = tests/journeys/test_trigger_single.py tests/journeys/test_trigge
 	tests/journeys/test_events_api.py tests/journeys/test_event_matching.py \
 	tests/customers/test_events_tracking.py tests/journeys/test_wait_for_event.py \
 	tests/journeys/test_webhook_trigger.py tests/journeys/test_segment_trigger.py \
-	tests/journeys/test_send_windows.py tests/journeys/test_send_window_times.py
+	tests/journeys/test_send_windows.py tests/journeys/test_send_window_times.py \
+	tests/delivery/test_consent_api.py tests/delivery/test_messaging_controls.py \
+	tests/journeys/test_journey_exits.py tests/journeys/test_journey_goals.py
 
 test-sqlite: venv
 	env -u REDIS_URL -u CELERY_BROKER_URL DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 \

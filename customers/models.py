@@ -16,11 +16,12 @@ class Workspace(models.Model):
     public_id = models.CharField(max_length=40, unique=True, default=PublicId("ws"), editable=False)
     name = models.CharField(max_length=200)
     #: The zone a send window is read in for customers whose own ``timezone`` is unknown.
-    timezone = models.CharField(max_length=64, default="UTC")
+    # Database defaults too, so that rows written in SQL (benchmarks, fixtures) get them.
+    timezone = models.CharField(max_length=64, default="UTC", db_default="UTC")
     #: The sender of e-mails whose journey and step name none (``DEFAULT_FROM_EMAIL``
     #: when blank).
-    sender_name = models.CharField(max_length=200, blank=True, default="")
-    sender_email = models.CharField(max_length=320, blank=True, default="")
+    sender_name = models.CharField(max_length=200, blank=True, default="", db_default="")
+    sender_email = models.CharField(max_length=320, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

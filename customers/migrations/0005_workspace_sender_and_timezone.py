@@ -13,16 +13,16 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='workspace',
             name='sender_email',
-            field=models.CharField(blank=True, default='', max_length=320),
+            field=models.CharField(blank=True, db_default='', default='', max_length=320),
         ),
         migrations.AddField(
             model_name='workspace',
             name='sender_name',
-            field=models.CharField(blank=True, default='', max_length=200),
+            field=models.CharField(blank=True, db_default='', default='', max_length=200),
         ),
         migrations.AddField(
             model_name='workspace',
             name='timezone',
-            field=models.CharField(default='UTC', max_length=64),
+            field=models.CharField(db_default='UTC', default='UTC', max_length=64),
         ),
     ]

@@ -34,6 +34,9 @@ def pending_email(customer) -> Message:
         recipient=customer.email,
         subject="Welcome, Ada",
         body="Hi Ada",
+        html="<p>Hi Ada</p>",
+        sender="Acme News <news@acme.example>",
+        topic="news",
     )
 
 
@@ -59,11 +62,15 @@ def test_a_message_sent_through_postmark_keeps_postmarks_message_id(postmark, ad
     assert (request["method"], request["path"]) == ("POST", "/email")
     assert request["headers"]["X-Postmark-Server-Token"] == TOKEN
     sent = json.loads(request["body"])
-    assert sent["From"] == "Acme <hello@acme.example>"
+    assert sent["From"] == "Acme News <news@acme.example>"
     assert sent["To"] == "ada@example.com"
     assert sent["Subject"] == "Welcome, Ada"
     assert sent["TextBody"] == "Hi Ada"
-    assert {"Name": "Message-ID", "Value": "<run_1.welcome.0@journeys>"} in sent["Headers"]
+    assert sent["HtmlBody"] == "<p>Hi Ada</p>"
+    headers = {header["Name"]: header["Value"] for header in sent["Headers"]}
+    assert headers["Message-ID"] == "<run_1.welcome.0@journeys>"
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert headers["List-Unsubscribe"].startswith("<http")
 
 
 @pytest.mark.django_db
