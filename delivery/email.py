@@ -15,6 +15,10 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 
 from delivery.esp import esp_error_retryable
+from delivery.mime import mime_bytes
+
+#: Django's SMTP backend: its messages' bytes are written by :mod:`delivery.mime`.
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
 _local = threading.local()
 
@@ -70,17 +74,25 @@ def email_send(
     A stable Message-ID per (run, step, visit) lets receiving systems recognise the
     rare resend after a crash between the SMTP server's acceptance and our record of it.
     """
-    email = EmailMultiAlternatives(
-        subject=subject,
-        body=body,
-        from_email=sender or settings.DEFAULT_FROM_EMAIL,
-        to=[to],
-        headers={"Message-ID": message_id, **(headers or {})},
-    )
-    if html:
-        email.attach_alternative(html, "text/html")
+    sender = sender or settings.DEFAULT_FROM_EMAIL
+    headers = {"Message-ID": message_id, **(headers or {})}
+    raw = None
+    if settings.EMAIL_BACKEND == SMTP_BACKEND:
+        raw = mime_bytes(
+            sender=sender, to=to, subject=subject, text=body, html=html, headers=headers
+        )
+    email = None
+    if raw is None:
+        email = EmailMultiAlternatives(
+            subject=subject, body=body, from_email=sender, to=[to], headers=headers
+        )
+        if html:
+            email.attach_alternative(html, "text/html")
     try:
-        _send_on_cached_connection(email)
+        if email is None:
+            _send_raw_on_cached_connection(*raw, to=to)
+        else:
+            _send_on_cached_connection(email)
     except AnymailError as error:
         # Before OSError: anymail's API errors are requests' HTTPErrors, hence OSErrors.
         _connection_drop()
@@ -97,7 +109,7 @@ def email_send(
     except (smtplib.SMTPException, OSError) as error:
         _connection_drop()
         raise EmailSendError(f"SMTP connection failed: {error}", retryable=True) from error
-    return provider_message_id(email, fallback=message_id)
+    return provider_message_id(email, fallback=message_id) if email else message_id
 
 
 def provider_message_id(email: EmailMultiAlternatives, *, fallback: str) -> str:
@@ -108,6 +120,20 @@ def provider_message_id(email: EmailMultiAlternatives, *, fallback: str) -> str:
     if status is not None and status.message_id:
         return str(status.message_id)
     return fallback
+
+
+def _send_raw_on_cached_connection(envelope: str, data: bytes, *, to: str) -> None:
+    """Send prepared bytes (:mod:`delivery.mime`) on this thread's SMTP session."""
+    connection, reused = _connection()
+    try:
+        connection.connection.sendmail(envelope, [to], data)
+    except (smtplib.SMTPServerDisconnected, ConnectionError):
+        if not reused:
+            raise
+        # The server closed the idle session: one fresh connection, then give up.
+        _connection_drop()
+        connection, _ = _connection()
+        connection.connection.sendmail(envelope, [to], data)
 
 
 def _send_on_cached_connection(email: EmailMultiAlternatives) -> None:
