@@ -8,6 +8,7 @@ journey, last, so it is not lost in the start-up noise, and says where e-mails g
 Ctrl-C (or any child exiting) stops all three.
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -68,9 +69,16 @@ class Command(BaseCommand):
             "beat": [python, "-m", "celery", "-A", "config", "beat",
                      "--schedule", str(schedule), "--loglevel", "INFO"],
         }  # fmt: skip
+        # Links in messages (unsubscribe) point at this server unless configured.
+        env = {"PUBLIC_BASE_URL": f"http://{host}:{port}", **os.environ}
         return {
             name: subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                env=env,
             )
             for name, argv in commands.items()
         }
