@@ -1,9 +1,9 @@
 """The embedded default's e-mail: written to the worker's log, readable.
 
 With no ``EMAIL_URL`` nothing is sent: each e-mail is logged by the worker that would
-have sent it, as a short block (sender, recipient, subject, Message-ID and the body as
-text). Django's console backend printed the raw MIME message instead, its body
-base64- or quoted-printable-encoded.
+have sent it, as a short block (sender, recipient, subject, Message-ID, the unsubscribe
+headers and the body as text). Django's console backend printed the raw MIME message
+instead, its body base64- or quoted-printable-encoded.
 """
 
 import logging
@@ -34,6 +34,11 @@ def email_as_text(message: EmailMessage) -> str:
         f"To: {', '.join(message.recipients())}",
         f"Subject: {message.subject}",
         f"Message-ID: {message.extra_headers.get('Message-ID', '')}",
+        *(
+            f"{name}: {message.extra_headers[name]}"
+            for name in ("List-Unsubscribe", "List-Unsubscribe-Post")
+            if name in message.extra_headers
+        ),
         "",
         message.body,
     ]

@@ -62,7 +62,8 @@ def test_the_readable_backend_logs_each_email_as_text(caplog):
     message = EmailMessage(
         subject="Welcome, Dana", body="Thanks for choosing the prö plan ✓",
         from_email="journeys@localhost", to=["demo@example.com"],
-        headers={"Message-ID": "<run_1.welcome.1@journeys>"},
+        headers={"Message-ID": "<run_1.welcome.1@journeys>",
+                 "List-Unsubscribe": "<http://127.0.0.1:8000/u/msg_1:sig>"},
     )  # fmt: skip
     with caplog.at_level(logging.INFO, logger="delivery.email"):
         sent = get_connection(backend=READABLE).send_messages([message])
@@ -74,6 +75,7 @@ def test_the_readable_backend_logs_each_email_as_text(caplog):
         "To: demo@example.com",
         "Subject: Welcome, Dana",
         "Message-ID: <run_1.welcome.1@journeys>",
+        "List-Unsubscribe: <http://127.0.0.1:8000/u/msg_1:sig>",
         "Thanks for choosing the prö plan ✓",
     ):
         assert line in text
