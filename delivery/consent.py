@@ -95,6 +95,11 @@ def subscriptions_update(
     nothing, refused as a whole if a topic is unknown or a value is not a boolean."""
     if not isinstance(changes, Mapping):
         raise InvalidRequest('expected an object of topic to true or false, e.g. {"news": false}')
+    if len(changes) > MAX_TOPICS_PER_WORKSPACE + 1:
+        raise InvalidRequest(
+            f"at most {MAX_TOPICS_PER_WORKSPACE + 1} topics at once (a workspace has at most "
+            f"{MAX_TOPICS_PER_WORKSPACE}, and all)"
+        )
     known = set(
         Topic.objects.filter(workspace_id=customer.workspace_id, key__in=list(changes)).values_list(
             "key", flat=True
@@ -105,7 +110,7 @@ def subscriptions_update(
         if key != ALL_TOPICS and key not in known:
             problems.append({"field": key, "message": f"no topic {key!r} in this workspace"})
         elif not isinstance(value, bool):
-            problems.append({"field": key, "message": "must be true or false"})
+            problems.append({"field": key, "message": f"{key}: must be true or false"})
     if problems:
         raise InvalidRequest(problems[0]["message"], problems=problems)
     _choices_write(
