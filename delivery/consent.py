@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from customers.errors import Conflict, InvalidRequest, NotFound
 from customers.models import Customer, Workspace
+from customers.problems import problem_entry
 from delivery.models import Message, Subscription, Topic
 
 #: The pseudo-topic of every marketing message (``Subscription.topic`` "").
@@ -60,7 +61,9 @@ def topic_create(
     """A new topic; its key is what send steps name (``"topic": "newsletter"``)."""
     problem = topic_key_problem(key)
     if problem:
-        raise InvalidRequest(f"key {problem}", problems=[{"field": "key", "message": problem}])
+        raise InvalidRequest(
+            f"key {problem}", problems=[problem_entry(f"key {problem}", field="key")]
+        )
     # Serialise creations per workspace: the count below and the insert are one decision.
     Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
     if Topic.objects.filter(workspace=workspace, key=key).exists():
@@ -108,9 +111,9 @@ def subscriptions_update(
     problems = []
     for key, value in changes.items():
         if key != ALL_TOPICS and key not in known:
-            problems.append({"field": key, "message": f"no topic {key!r} in this workspace"})
+            problems.append(problem_entry(f"no topic {key!r} in this workspace", field=key))
         elif not isinstance(value, bool):
-            problems.append({"field": key, "message": f"{key}: must be true or false"})
+            problems.append(problem_entry(f"{key}: must be true or false", field=key))
     if problems:
         raise InvalidRequest(problems[0]["message"], problems=problems)
     _choices_write(

@@ -55,14 +55,17 @@ class TopicListApi(WorkspaceApiView):
     """``GET|POST topics``."""
 
     class TopicCreateInputSerializer(SchemaRules, serializers.Serializer):
+        """A new topic: its key (what send steps name) and the name customers see."""
+
         key = StrictCharField(max_length=TOPIC_KEY_MAX_LENGTH)
         name = StrictCharField(max_length=200)
         default_subscribed = StrictBooleanField(required=False, default=True)
 
         @classmethod
         def openapi_rules(cls, schema: dict[str, Any]) -> dict[str, Any]:
-            schema["properties"]["key"]["pattern"] = TOPIC_KEY_PATTERN.pattern
-            schema["properties"]["key"]["not"] = {"const": ALL_TOPICS}
+            # The key's form, "all" excepted (it names every marketing message).
+            form = TOPIC_KEY_PATTERN.pattern.removeprefix("^")
+            schema["properties"]["key"]["pattern"] = f"^(?!{ALL_TOPICS}$){form}"
             return schema
 
     @extend_schema(

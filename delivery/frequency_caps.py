@@ -5,6 +5,7 @@ from django.db import transaction
 
 from customers.errors import Conflict, InvalidRequest, NotFound
 from customers.models import Workspace
+from customers.problems import problem_entry
 from delivery.models import FrequencyCap
 
 #: The channels that reach a person (a webhook send reaches a system, and is not capped).
@@ -35,7 +36,7 @@ def frequency_cap_create(
         field, message = problems[0]
         raise InvalidRequest(
             f"{field}: {message}",
-            problems=[{"field": field, "message": message} for field, message in problems],
+            problems=[problem_entry(f"{name}: {text}", field=name) for name, text in problems],
         )
     Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
     if FrequencyCap.objects.filter(workspace=workspace).count() >= MAX_CAPS_PER_WORKSPACE:
