@@ -39,8 +39,8 @@ def messages_gate(messages: Sequence[Message], *, now: datetime | None = None) -
     """Set ``status`` and ``error`` of the unsaved ``messages`` that must not be sent.
     Call inside the transaction that inserts them, right before the insert: a batch
     written again after its transaction failed is decided again, from scratch."""
-    for message in messages:
-        if message.pk is None and message.status in Message.WITHHELD:
+    for message in messages:  # all about to be inserted: none was decided for good yet
+        if message.status in Message.WITHHELD:
             message.status, message.error = Message.Status.PENDING, ""
     pending = [
         message

@@ -293,9 +293,13 @@ def _visits_write(writes: list[Writes]) -> None:
     for visit, message in opened:
         visit.message = message
     created = [visit for written in writes for visit in written.created]
-    StepRun.objects.bulk_create([*created, *(visit for visit, _ in opened if visit.pk is None)])
     updated = [visit for written in writes for visit in written.updated]
-    updated += [visit for visit, _ in opened if visit.pk is not None]
+    for written in writes:
+        if written.opened:
+            (updated if written.opened_stored else created).append(written.opened[0])
+    # A batch written again after a failed transaction inserts the same objects again:
+    # their ids, given by the rolled-back insert, are free again and are reused.
+    StepRun.objects.bulk_create(created)
     rows_update(updated, ["finished_at", "outcome", "error", "message"])
 
 

@@ -70,6 +70,10 @@ class Writes:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     #: A visit to commit before its step acts, with the Message it is about to send.
     opened: tuple[StepRun, Message | None] | None = None
+    #: The opened visit is stored already (it waited for its send window): its Message
+    #: is written and the row updated, not inserted. Said here, not read off the row's
+    #: pk, which an insert rolled back with a failed batch leaves set.
+    opened_stored: bool = False
     #: The run's own fields changed (its step, its context): write them even mid-walk.
     run_changed: bool = False
     #: The walk is over for now: write the run and give the lease back.
@@ -167,6 +171,7 @@ class RunWalker:
                         else:  # it waited for its window: now its Message is written
                             visit_row.outcome = ""  # sending, as any visit just opened
                             self.writes.opened = (visit_row, message)
+                            self.writes.opened_stored = True
                             inp.resumed = False  # the insert counts the first attempt
                         # The engine commits the visit (and its Message) under the lease.
                         yield Pause.BARRIER

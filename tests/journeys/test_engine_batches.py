@@ -299,3 +299,42 @@ def test_a_run_written_mid_walk_stays_out_of_the_due_set(workspace, smtp_server,
     assert step == "hello"
     assert wake_at == lease_expires_at > timezone.now()
     assert Enrollment.objects.get(pk=run_id).state == "completed"
+
+
+def test_a_batch_written_again_run_by_run_inserts_its_visits_and_decides_its_sends_anew(
+    workspace, smtp_server, monkeypatch
+):
+    """A batch whose commit fails after its inserts is written again run by run. Each
+    run's visit and Message are then inserted again (the failed insert had given them
+    ids), and the send gate decides again: a send capped only because of a run whose
+    writes never commit goes out."""
+    from delivery.models import FrequencyCap
+    from journeys.engine import runner
+
+    FrequencyCap.objects.create(workspace=workspace, channel="email", limit=1, period_seconds=60)
+    (customer,) = customers_create(workspace, 1, prefix="capped")
+    first, second = (journey_create(workspace, steps=SEND) for _ in range(2))
+    for journey in (first, second):
+        journey_enroll(
+            journey=journey, version=journey.live_version,
+            customers=Customer.objects.filter(pk=customer.pk), payload={"code": "A"},
+        )  # fmt: skip
+    doomed = Enrollment.objects.get(journey=first)
+    kept = Enrollment.objects.get(journey=second)
+    real = runner._events_record
+
+    def fails_with_the_doomed_run(writes):
+        real(writes)
+        if any(walker.run.pk == doomed.pk for walker in writes):
+            raise RuntimeError("the doomed run's writes cannot be stored")
+
+    monkeypatch.setattr(runner, "_events_record", fails_with_the_doomed_run)
+
+    runs_walk(runs_claim(run_ids=[doomed.pk, kept.pk]))
+
+    kept.refresh_from_db()
+    assert kept.state == Enrollment.State.COMPLETED
+    assert StepRun.objects.get(enrollment=kept).outcome == "sent"
+    assert Message.objects.get(step_key="hello", run_public_id=kept.public_id).status == "sent"
+    assert not StepRun.objects.filter(enrollment=doomed).exists()
+    assert len(smtp_server.messages) == 1
