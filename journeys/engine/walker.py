@@ -292,6 +292,9 @@ class RunWalker:
         self.visits[step["key"]] = visit
         self.writes.run_changed = True  # it moves on from this step
         self.writes.events.append(step_completed_event(step, visit, result.outcome, now))
+        if step["type"] == "send" and self._context is not None and "messages" in self._context:
+            # A later step of this walk reads what became of this message: read anew.
+            self._context = None
 
     def wait(self, turn: _Turn) -> None:
         step, visit, visit_row, result, now = turn

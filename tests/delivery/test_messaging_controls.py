@@ -379,3 +379,27 @@ def test_a_branch_reads_what_became_of_an_earlier_message(
     assert opened_run.state == ignored_run.state == Enrollment.State.COMPLETED
     subjects = {(mail["To"], mail["Subject"]) for mail in smtp_server.messages[2:]}
     assert subjects == {("ada@example.com", "Thanks"), ("bob@example.com", "Did you see?")}
+
+
+def test_a_branch_right_after_a_send_sees_what_became_of_it(
+    client, api_base, workspace, ada, smtp_server
+):
+    Suppression.objects.create(workspace=workspace, address="ada@example.com", reason="complaint")
+    journey = journey_create(
+        workspace,
+        steps=[
+            send_step("welcome", next="check"),
+            {"key": "check", "type": "branch",
+             "condition": {"field": "messages.welcome.status", "op": "eq", "value": "suppressed"},
+             "yes": "fallback", "no": None},
+            {"key": "fallback", "type": "update_customer", "set": {"reach_by": "sms"},
+             "next": None},
+        ],
+    )  # fmt: skip
+
+    run = advance(enroll(client, api_base, journey))
+
+    assert run.state == Enrollment.State.COMPLETED
+    assert outcome(run, "welcome") == "suppressed"
+    ada.refresh_from_db()
+    assert ada.attributes["reach_by"] == "sms"
