@@ -12,7 +12,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from customers.services import timezone_names
+from customers.validators import timezone_names
 
 
 def json_type_name(value: Any) -> str:

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from customers.ids import PublicId
+from customers.validators import validate_sender_email, validate_sender_name, validate_time_zone
 
 
 class Workspace(models.Model):
@@ -17,11 +18,17 @@ class Workspace(models.Model):
     name = models.CharField(max_length=200)
     #: The zone a send window is read in for customers whose own ``timezone`` is unknown.
     # Database defaults too, so that rows written in SQL (benchmarks, fixtures) get them.
-    timezone = models.CharField(max_length=64, default="UTC", db_default="UTC")
+    timezone = models.CharField(
+        max_length=64, default="UTC", db_default="UTC", validators=[validate_time_zone]
+    )
     #: The sender of e-mails whose journey and step name none (``DEFAULT_FROM_EMAIL``
     #: when blank).
-    sender_name = models.CharField(max_length=200, blank=True, default="", db_default="")
-    sender_email = models.CharField(max_length=320, blank=True, default="", db_default="")
+    sender_name = models.CharField(
+        max_length=100, blank=True, default="", db_default="", validators=[validate_sender_name]
+    )
+    sender_email = models.CharField(
+        max_length=254, blank=True, default="", db_default="", validators=[validate_sender_email]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

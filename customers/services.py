@@ -8,9 +8,7 @@ savepoint, and the attempt is replayed, now finding the winner's row and updatin
 """
 
 import enum
-import zoneinfo
 from collections.abc import Iterable, Mapping
-from functools import cache
 from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
@@ -19,6 +17,7 @@ from django.db.models import Q
 from customers.errors import Conflict, InvalidRequest
 from customers.models import ChannelIdentity, Customer, Workspace, normalize_email
 from customers.signals import customers_changed
+from customers.validators import timezone_names
 
 #: An insert can lose a race at most once per unique index it touches (external_id,
 #: email); one more attempt covers a customer that is changed again meanwhile.
@@ -35,14 +34,6 @@ class _Unset(enum.Enum):
 
 UNSET = _Unset.UNSET
 Unset = Literal[_Unset.UNSET]
-
-
-@cache
-def timezone_names() -> frozenset[str]:
-    """The IANA names this server's time zone database holds: exactly the names the
-    OpenAPI schema lists (``localtime`` and ``posixrules`` are files of the host, not
-    zone names)."""
-    return frozenset(zoneinfo.available_timezones() - {"localtime", "posixrules"})
 
 
 def validate_timezone(value: str) -> str:

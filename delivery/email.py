@@ -109,6 +109,10 @@ def email_send(
     except (smtplib.SMTPException, OSError) as error:
         _connection_drop()
         raise EmailSendError(f"SMTP connection failed: {error}", retryable=True) from error
+    except ValueError as error:
+        # A header Django refuses to write (a line break in the subject: BadHeaderError),
+        # an address it cannot encode: this message will never go, so say why, once.
+        raise EmailSendError(f"the message cannot be written: {error}", retryable=False) from error
     return provider_message_id(email, fallback=message_id) if email else message_id
 
 

@@ -44,7 +44,7 @@ class Message(models.Model):
     subject = models.CharField(max_length=998, blank=True, default="")
     body = models.TextField(blank=True, default="")  # e-mail: the text part
     html = models.TextField(blank=True, default="")  # e-mail: the HTML part, if any
-    sender = models.CharField(max_length=600, blank=True, default="")  # "Name <address>"
+    sender = models.CharField(max_length=1000, blank=True, default="")  # "Name <address>"
     #: Marketing messages name their topic ("" for the workspace's marketing in
     #: general); transactional ones are exempt from subscriptions and frequency caps.
     transactional = models.BooleanField(default=False)

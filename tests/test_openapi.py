@@ -227,7 +227,7 @@ def test_the_schema_states_the_webhook_url_rule_the_server_applies(schema):
 
 
 def test_the_schema_lists_the_time_zones_the_server_accepts(schema, client, api_base):
-    from customers.services import timezone_names
+    from customers.validators import timezone_names
 
     zones = component(schema, "TimezoneEnum")["enum"]
 

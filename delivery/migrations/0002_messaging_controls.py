@@ -104,7 +104,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='message',
             name='sender',
-            field=models.CharField(blank=True, default='', max_length=600),
+            field=models.CharField(blank=True, default='', max_length=1000),
         ),
         migrations.AddField(
             model_name='message',

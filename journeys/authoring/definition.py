@@ -46,6 +46,7 @@ from typing import Any
 from customers.errors import InvalidRequest
 from customers.patterns import NOT_BLANK_PATTERN
 from customers.problems import problem_entry
+from customers.validators import sender_email_problem, sender_name_problem
 from delivery.consent import TOPIC_KEY_PATTERN, topic_key_problem
 
 Problem = dict[str, Any]
@@ -262,9 +263,6 @@ def _topic_key(value: Any) -> tuple[Any, str | None]:
     return value, topic_key_problem(value)
 
 
-_EMAIL_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
-
-
 @_accepts(
     {
         "type": "object",
@@ -278,12 +276,12 @@ def _sender(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, dict) or set(value) - {"name", "email"}:
         return value, 'must be {"name": ..., "email": ...}'
     email, name = value.get("email"), value.get("name")
-    if not isinstance(email, str) or not _EMAIL_ADDRESS.fullmatch(email) or len(email) > 320:
-        return value, "email must be an e-mail address"
-    if name is not None and (
-        not isinstance(name, str) or len(name) > 200 or any(c in name for c in "\r\n")
-    ):
-        return value, "name must be one line of at most 200 characters"
+    problem = sender_email_problem(email)
+    if problem:
+        return value, f"email {problem}"
+    problem = sender_name_problem(name) if name is not None else None
+    if problem:
+        return value, f"name {problem}"
     return {"name": name or None, "email": email}, None
 
 

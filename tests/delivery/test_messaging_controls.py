@@ -403,3 +403,65 @@ def test_a_branch_right_after_a_send_sees_what_became_of_it(
     assert outcome(run, "welcome") == "suppressed"
     ada.refresh_from_db()
     assert ada.attributes["reach_by"] == "sms"
+
+
+@pytest.mark.parametrize(
+    ("sender", "problem"),
+    [
+        ({"email": "josé@exämple.com"}, "ASCII"),
+        ({"email": "a,b@acme.test"}, "e-mail address"),
+        ({"email": "news@acme.test", "name": "x" * 101}, "at most 100"),
+        ({"email": "news@acme.test", "name": "two\nlines"}, "one line"),
+    ],
+)
+def test_a_sender_that_could_not_be_sent_from_is_refused_at_import(
+    client, api_base, sender, problem
+):
+    document = {"name": "x", "sender": sender, "steps": [send_step()]}
+
+    response = client.post(f"{api_base}/journeys", document, format="json")
+
+    assert response.status_code == 400
+    assert problem in response.json()["problems"][0]["message"]
+
+
+def test_a_long_non_ascii_sender_name_is_encoded_and_sent(
+    client, api_base, workspace, ada, smtp_server
+):
+    name = "東京の店" * 25  # 100 characters, four times longer once encoded
+    journey = journey_create(
+        workspace, sender={"name": name, "email": "shop@acme.test"}, steps=[send_step()]
+    )
+
+    run = advance(enroll(client, api_base, journey))
+
+    assert outcome(run) == "sent"
+    from email.header import decode_header, make_header
+
+    assert str(make_header(decode_header(smtp_server.messages[0]["From"]))) == (
+        f"{name} <shop@acme.test>"
+    )
+
+
+def test_a_subject_with_a_line_break_fails_the_step_once_without_retries(
+    client, api_base, workspace, ada, smtp_server
+):
+    journey = journey_create(workspace, steps=[send_step(subject="Hi {{ data.name }}")])
+
+    run = advance(enroll(client, api_base, journey, payload={"name": "x\r\nBcc: all@example.com"}))
+
+    assert run.state == Enrollment.State.FAILED
+    assert "cannot be written" in run.error
+    assert smtp_server.messages == []
+
+
+def test_a_workspace_sender_or_zone_that_could_not_be_used_is_refused(workspace):
+    from django.core.exceptions import ValidationError
+
+    for field, value in (("sender_email", "josé@x.test"), ("sender_name", "a\nb"),
+                         ("timezone", "Mars/Olympus")):  # fmt: skip
+        setattr(workspace, field, value)
+        with pytest.raises(ValidationError) as raised:
+            workspace.full_clean()
+        assert field in raised.value.message_dict
+        workspace.refresh_from_db()
