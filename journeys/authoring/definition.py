@@ -258,7 +258,7 @@ def _attributes(value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
-@_accepts({"type": "string", "pattern": TOPIC_KEY_PATTERN.pattern})
+@_accepts({"type": "string", "pattern": "^(?!all$)" + TOPIC_KEY_PATTERN.pattern.removeprefix("^")})
 def _topic_key(value: Any) -> tuple[Any, str | None]:
     return value, topic_key_problem(value)
 

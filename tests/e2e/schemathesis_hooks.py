@@ -13,9 +13,11 @@ Two kinds, both narrow:
   failure, provided the answer names that rule and nothing else: unique step keys,
   unique schema field names, header and attribute names that are not blank (OpenAPI
   3.0 has no ``propertyNames``), a subscription to a topic the workspace does not
-  have, and publishing a draft whose content does not pass
-  the publish checks. The schema says so in words. Likewise a webhook trigger's body
-  that lacks the customer where the journey's ``trigger.identify`` looks (a 422).
+  have, rules across fields (a send window's end after its start, an e-mail's text or
+  HTML body, a transactional send without a topic), and publishing a draft whose
+  content does not pass the publish checks. The schema says so in words. Likewise a
+  webhook trigger's body that lacks the customer where the journey's
+  ``trigger.identify`` looks (a 422).
 """
 
 import itertools
@@ -36,6 +38,10 @@ UNSTATABLE_PROBLEMS = (
     "attribute names must not be empty",
     # Subscriptions are by the workspace's own topics, which no schema can list.
     "no topic ",
+    # Rules across a send window's or a send step's fields.
+    "end must be later than start",
+    "body or html is required",
+    "a transactional message belongs to no topic",
 )
 
 
