@@ -6,6 +6,7 @@ domain in its ``xn--`` form), a name on one line (encoded for the header when it
 ASCII).
 """
 
+import re
 import zoneinfo
 from functools import cache
 
@@ -13,6 +14,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 SENDER_NAME_MAX_LENGTH = 100
+#: One line: no control characters, no line or paragraph separators.
+SENDER_NAME_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]*$"
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def sender_email_problem(email: object) -> str | None:
@@ -30,8 +34,8 @@ def sender_name_problem(name: object) -> str | None:
     """Why ``name`` cannot be a sender's name, or None."""
     if not isinstance(name, str) or len(name) > SENDER_NAME_MAX_LENGTH:
         return f"must be text of at most {SENDER_NAME_MAX_LENGTH} characters"
-    if any(not character.isprintable() for character in name):
-        return "must be one line of printable characters"
+    if _LINE_BREAKING.search(name):
+        return "must be one line, without control characters"
     return None
 
 

@@ -65,6 +65,16 @@ def _step_conditions(step: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         yield "condition", step["condition"]
 
 
+def _unlabelled_message(step: dict[str, Any]) -> bool:
+    """A send to a person that says neither whether it is transactional nor its topic."""
+    return (
+        step["type"] == "send"
+        and step["channel"] != "webhook"
+        and not step.get("transactional")
+        and step.get("topic") is None
+    )
+
+
 def _control_conditions(definition: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """``(path, condition)`` of the exit events and the goal: checked against the
     arriving event and the run's context, like a ``wait_for_event`` condition."""
@@ -121,6 +131,15 @@ class _PublishChecker:
                         step=step["key"],
                         field="paths",
                     )
+            if _unlabelled_message(step):
+                self.warnings.add(
+                    "neither transactional nor a topic: sent as marketing (with an "
+                    "unsubscribe link, counted against frequency caps, withheld from "
+                    "customers unsubscribed from all); set transactional: true for a "
+                    "message the customer must get, or name its topic",
+                    step=step["key"],
+                    field="transactional",
+                )
             if step["type"] == "webhook" or (
                 step["type"] == "send" and step["channel"] == "webhook"
             ):

@@ -46,7 +46,12 @@ from typing import Any
 from customers.errors import InvalidRequest
 from customers.patterns import NOT_BLANK_PATTERN
 from customers.problems import problem_entry
-from customers.validators import sender_email_problem, sender_name_problem
+from customers.validators import (
+    SENDER_NAME_MAX_LENGTH,
+    SENDER_NAME_PATTERN,
+    sender_email_problem,
+    sender_name_problem,
+)
 from delivery.consent import TOPIC_KEY_PATTERN, topic_key_problem
 
 Problem = dict[str, Any]
@@ -266,7 +271,20 @@ def _topic_key(value: Any) -> tuple[Any, str | None]:
 @_accepts(
     {
         "type": "object",
-        "properties": {"name": {"type": ["string", "null"]}, "email": {"type": "string"}},
+        "properties": {
+            "name": {
+                "type": "string",
+                "nullable": True,
+                "maxLength": SENDER_NAME_MAX_LENGTH,
+                "pattern": SENDER_NAME_PATTERN,
+            },
+            "email": {
+                "type": "string",
+                "format": "email",
+                "maxLength": 254,
+                "pattern": "^[\\x21-\\x7e]+$",
+            },
+        },
         "required": ["email"],
         "additionalProperties": False,
     }
@@ -292,7 +310,7 @@ _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
     {
         "type": "object",
         "properties": {
-            "days": {"type": "array", "items": {"enum": list(WEEKDAYS)}},
+            "days": {"type": "array", "items": {"enum": list(WEEKDAYS)}, "minItems": 1},
             "start": {"type": "string", "pattern": _CLOCK.pattern},
             "end": {"type": "string", "pattern": _CLOCK.pattern},
             "outside": {"enum": list(SEND_WINDOW_OUTSIDE)},

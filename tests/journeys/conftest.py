@@ -43,6 +43,7 @@ def journey_document() -> dict[str, Any]:
                 "channel": "email",
                 "subject": "Order {{ api.payload.order_id }}",
                 "body": "Hi {{ customer.first_name }}",
+                "transactional": True,
                 "next": "wait",
             },
             {"key": "wait", "type": "delay", "seconds": 86400, "next": "vip"},
@@ -53,7 +54,14 @@ def journey_document() -> dict[str, Any]:
                 "yes": "sms",
                 "no": None,
             },
-            {"key": "sms", "type": "send", "channel": "sms", "body": "Thanks!", "next": None},
+            {
+                "key": "sms",
+                "type": "send",
+                "channel": "sms",
+                "body": "Thanks!",
+                "transactional": True,
+                "next": None,
+            },
         ],
     }
 

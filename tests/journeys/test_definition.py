@@ -38,6 +38,7 @@ EVERY_STEP_TYPE: dict[str, Any] = {
             "key": "email",
             "type": "send",
             "channel": "email",
+            "transactional": True,
             "subject": "Your cart {{ data.cart_id }}",
             "body": "Hi {{ customer.first_name }}, trial ends {{ trial_ends_at }}",
             "next": "hook",
@@ -80,11 +81,19 @@ EVERY_STEP_TYPE: dict[str, Any] = {
             "type": "split",
             "paths": [{"percentage": 50, "next": "sms"}, {"percentage": 50, "next": "whatsapp"}],
         },
-        {"key": "sms", "type": "send", "channel": "sms", "body": "Still there?", "next": None},
+        {
+            "key": "sms",
+            "type": "send",
+            "channel": "sms",
+            "body": "Still there?",
+            "transactional": True,
+            "next": None,
+        },
         {
             "key": "whatsapp",
             "type": "send",
             "channel": "whatsapp",
+            "transactional": True,
             "body": "Cart {{ steps.hook.id }}",
             "next": "push",
         },
@@ -419,6 +428,22 @@ def test_valid_documents_have_no_publish_problems(journey_document):
     assert definition_publish_problems(EVERY_STEP_TYPE) == ([], [])
 
 
+def test_a_send_that_is_neither_transactional_nor_of_a_topic_warns_it_is_marketing():
+    document = {"name": "x", "steps": [
+        {"key": "mail", "type": "send", "channel": "email", "subject": "s", "body": "b",
+         "next": "receipt"},
+        {"key": "receipt", "type": "send", "channel": "email", "subject": "s", "body": "b",
+         "transactional": True, "next": "hook"},
+        {"key": "hook", "type": "send", "channel": "webhook", "url": "https://x.test/"},
+    ]}  # fmt: skip
+
+    errors, warnings = definition_publish_problems(definition_normalize(document))
+
+    assert errors == []
+    assert located(warnings) == {("mail", "transactional")}
+    assert "sent as marketing" in warnings[0]["message"]
+
+
 def test_publish_problems_name_unknown_targets_unreachable_steps_bad_liquid_and_roots(
     journey_document,
 ):
@@ -428,6 +453,7 @@ def test_publish_problems_name_unknown_targets_unreachable_steps_bad_liquid_and_
             "key": "confirm",
             "type": "send",
             "channel": "email",
+            "transactional": True,
             "subject": "Hi {{ custmer.name }}",
             "body": "Order {% if %}",
             "next": "wiat",
@@ -458,6 +484,7 @@ def test_payload_variables_outside_the_schema_only_warn(journey_document):
             "key": "confirm",
             "type": "send",
             "channel": "email",
+            "transactional": True,
             "subject": "{{ api.payload.order_id }} {{ api.properties.total }} {{ order_id }}",
             "body": "{{ data.coupon }} {{ api.payload.gift.name }}",
             "next": None,
@@ -483,6 +510,7 @@ def test_an_undeclared_field_with_a_fallback_everywhere_is_no_warning(journey_do
             "key": "confirm",
             "type": "send",
             "channel": "email",
+            "transactional": True,
             "subject": "{{ data.key1 | default: '-' }} {{ data['key1'] |default:'x' }}",
             "body": "{{ api.payload.gift.name | default: 'a gift' | upcase }} {{ data.coupon }}"
             " {% if data.late %}{{ data.late | default: 1 }}{% endif %}",
@@ -518,7 +546,8 @@ def test_locals_and_every_context_root_are_accepted(journey_document):
         "{{ profile.x }}{{ tenant.y }}{{ journey.name }}{{ run_id }}{{ api.payload }}{{ data }}"
     )
     document = with_steps(
-        journey_document, {"key": "a", "type": "send", "channel": "sms", "body": body}
+        journey_document,
+        {"key": "a", "type": "send", "channel": "sms", "body": body, "transactional": True},
     )
 
     assert definition_publish_problems(document) == ([], [])
@@ -544,6 +573,7 @@ def test_steps_variables_must_name_a_webhook_step(journey_document):
             "key": "tell",
             "type": "send",
             "channel": "sms",
+            "transactional": True,
             "body": "{{ steps.call.status }} {{ steps.tell.x }} {{ steps.nope.y }}",
         },
     )
@@ -648,7 +678,7 @@ def test_unknown_start_step_is_an_error(journey_document):
 def test_loops_without_a_pause_are_errors_but_delays_and_repeats_bound_them(journey_document):
     busy = with_steps(
         journey_document,
-        {"key": "a", "type": "send", "channel": "sms", "body": "x", "next": "b"},
+        {"key": "a", "type": "send", "channel": "sms", "body": "x", "topic": "tips", "next": "b"},
         {
             "key": "b",
             "type": "branch",
