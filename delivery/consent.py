@@ -65,7 +65,7 @@ def topic_create(
             f"key {problem}", problems=[problem_entry(f"key {problem}", field="key")]
         )
     # Serialise creations per workspace: the count below and the insert are one decision.
-    Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
+    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
     if Topic.objects.filter(workspace=workspace, key=key).exists():
         raise Conflict(f"a topic {key!r} exists already")
     if Topic.objects.filter(workspace=workspace).count() >= MAX_TOPICS_PER_WORKSPACE:

@@ -38,7 +38,7 @@ def frequency_cap_create(
             f"{field}: {message}",
             problems=[problem_entry(f"{name}: {text}", field=name) for name, text in problems],
         )
-    Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
+    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
     if FrequencyCap.objects.filter(workspace=workspace).count() >= MAX_CAPS_PER_WORKSPACE:
         raise Conflict(f"a workspace has at most {MAX_CAPS_PER_WORKSPACE} frequency caps")
     return FrequencyCap.objects.create(

@@ -14,8 +14,11 @@ _BLOCKS = frozenset(
     {"p", "div", "br", "tr", "table", "ul", "ol", "li", "section", "article", "header",
      "footer", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "pre"}
 )  # fmt: skip
-#: Elements whose content is not text for a reader.
-_HIDDEN = frozenset({"head", "style", "script", "title", "template"})
+#: Elements whose content is not text for a reader. (Not ``head``: an unclosed one
+#: would hide the whole message; what it holds is in these.)
+_HIDDEN = frozenset({"style", "script", "title", "template"})
+#: Table cells: kept apart on their line ("Total 10.00", not "Total10.00").
+_CELLS = frozenset({"td", "th"})
 _PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote"})
 
 
@@ -36,6 +39,8 @@ class _TextCollector(HTMLParser):
                 self.parts.append("- ")
             elif tag == "hr":
                 self.parts.append("----\n")
+        elif tag in _CELLS:
+            self.parts.append(" ")
         elif tag == "a":
             self.links.append(dict(attrs).get("href"))
             self.link_text.append([])
@@ -70,5 +75,5 @@ def html_to_text(html: str) -> str:
     collector.feed(html)
     collector.close()
     text = "".join(collector.parts)
-    lines = [line.strip() for line in text.splitlines()]
+    lines = [" ".join(line.split()) for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

@@ -166,16 +166,18 @@ def _customers_lock(customer_ids: list[int]) -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
+        # Ordered by the lock's own key, which two batches then take in the same order.
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, (c %% 2147483647)::int) "
-            "FROM (SELECT c FROM unnest(%s::bigint[]) AS c ORDER BY c) AS ordered",
+            "SELECT pg_advisory_xact_lock(%s, k) FROM (SELECT DISTINCT"
+            " (c %% 2147483647)::int AS k FROM unnest(%s::bigint[]) AS c ORDER BY k) AS keys",
             [_CAP_LOCK_SPACE, customer_ids],
         )
 
 
 def _period(seconds: int) -> str:
+    """``day``, ``7 days``, ``90 minutes``: the largest unit that divides the period."""
     for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds % size == 0:
             count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}" if count != 1 else unit
+            return unit if count == 1 else f"{count} {unit}s"
     return f"{seconds} seconds"

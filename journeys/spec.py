@@ -118,7 +118,9 @@ class JourneySpec:
             steps_by_key=MappingProxyType(
                 {step["key"]: step for step in definition.get("steps") or ()}
             ),
-            reads_messages=_reads_messages(definition.get("steps") or ()),
+            reads_messages=_reads_messages(
+                [definition.get("steps"), definition.get("exit"), definition.get("goal")]
+            ),
         )
 
 
@@ -127,6 +129,6 @@ _MESSAGES_PATH = re.compile(r"(?<![\w.])messages\.[A-Za-z0-9_]")
 
 
 def _reads_messages(steps: Any) -> bool:
-    """Does any step's condition or template name the ``messages`` root? (A plain text
-    that happens to match only costs a query per walk.)"""
+    """Does any step's condition or template, or an exit or goal condition, name the
+    ``messages`` root? (A plain text that happens to match only costs a query per walk.)"""
     return bool(_MESSAGES_PATH.search(json.dumps(steps)))

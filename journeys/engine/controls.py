@@ -240,6 +240,12 @@ def _goals_apply(
         converted_at__isnull=True,
         entered_at__lte=max(latest, entries.at or latest),
     )
+    windows = [goal.get("within_seconds") for goal in goals.values()]
+    if None not in windows:
+        # Only runs entered recently enough for an arrival to fall within their window.
+        earliest = min(arrival.timestamp or arrival.received_at
+                       for arrivals in by_customer.values() for arrival in arrivals)  # fmt: skip
+        runs = runs.filter(entered_at__gte=earliest - timedelta(seconds=max(windows)))
     converted: dict[int, datetime] = {}
     for run in runs:
         run.version = versions[run.version_id]

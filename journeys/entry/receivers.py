@@ -34,7 +34,9 @@ def customers_changed(
             journey__workspace_id=workspace_id,
             journey__status__in=(Journey.Status.LIVE, Journey.Status.PAUSED),
             definition__has_key="exit",
-        ).exists()
+        )
+        .exclude(definition__exit__segment_id=None)  # exit criteria by events only
+        .exists()
     )
     if watching:
         ids = list(customer_ids)
