@@ -12,7 +12,6 @@ message they came with: the link needs no login, cannot be forged for another
 customer, and unsubscribes from that message's topic.
 """
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,12 +23,9 @@ from django.utils import timezone
 from customers.errors import Conflict, InvalidRequest, NotFound
 from customers.models import Customer, Workspace
 from customers.problems import problem_entry
-from delivery.models import Message, Subscription, Topic
+from delivery.models import ALL_TOPICS, TOPIC_KEY_PATTERN, Message, Subscription, Topic
 
-#: The pseudo-topic of every marketing message (``Subscription.topic`` "").
-ALL_TOPICS = "all"
 TOPIC_KEY_MAX_LENGTH = 100
-TOPIC_KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 MAX_TOPICS_PER_WORKSPACE = 200
 
 _SIGNER = signing.Signer(salt="delivery.unsubscribe")

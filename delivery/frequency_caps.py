@@ -6,14 +6,11 @@ from django.db import transaction
 from customers.errors import Conflict, InvalidRequest, NotFound
 from customers.models import Workspace
 from customers.problems import problem_entry
-from delivery.models import FrequencyCap
+from delivery.models import CAP_MAX_LIMIT as MAX_LIMIT
+from delivery.models import CAP_MAX_PERIOD_SECONDS as MAX_PERIOD_SECONDS
+from delivery.models import CAPPED_CHANNELS, FrequencyCap
 
-#: The channels that reach a person (a webhook send reaches a system, and is not capped).
-CAPPED_CHANNELS = ("email", "sms", "whatsapp")
 MAX_CAPS_PER_WORKSPACE = 20
-#: The longest period a cap may count over: a year.
-MAX_PERIOD_SECONDS = 366 * 86400
-MAX_LIMIT = 1_000_000
 
 
 def frequency_cap_list(*, workspace: Workspace) -> list[FrequencyCap]:

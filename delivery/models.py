@@ -6,11 +6,30 @@ the step and the visit, so a step re-run after a crash finds its message instead
 sending another one.
 """
 
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
 from customers.ids import PublicId
 from customers.models import Customer, Workspace
+
+#: The channels that reach a person: those a frequency cap counts (a webhook send
+#: reaches a system).
+CAPPED_CHANNELS = ("email", "sms", "whatsapp")
+CAP_MAX_LIMIT = 1_000_000
+#: The longest period a cap may count over: a year.
+CAP_MAX_PERIOD_SECONDS = 366 * 86400
+TOPIC_KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+#: The pseudo-topic of every marketing message (``Subscription.topic`` "").
+ALL_TOPICS = "all"
+
+
+def validate_topic_key_free(value: str) -> None:
+    if value == ALL_TOPICS:
+        raise ValidationError(f"'{ALL_TOPICS}' is reserved: it means every marketing message.")
 
 
 class Message(models.Model):
@@ -112,8 +131,17 @@ class Topic(models.Model):
     names and what a customer unsubscribes from."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="topics")
-    key = models.CharField(max_length=100)
-    name = models.CharField(max_length=200)
+    key = models.CharField(
+        max_length=100,
+        validators=[
+            RegexValidator(
+                TOPIC_KEY_PATTERN, "Lower-case letters, digits, '_', '.' or '-', at most 100."
+            ),
+            validate_topic_key_free,
+        ],
+        help_text='What send steps name ("topic": "<key>"); it cannot change later.',
+    )
+    name = models.CharField(max_length=200, help_text="What customers see when unsubscribing.")
     #: Opt-out topics (true) reach every customer who did not unsubscribe; opt-in
     #: topics (false) only those who subscribed.
     default_subscribed = models.BooleanField(default=True)
@@ -188,9 +216,16 @@ class FrequencyCap(models.Model):
     public_id = models.CharField(
         max_length=40, unique=True, default=PublicId("cap"), editable=False
     )
-    channel = models.CharField(max_length=16)
-    limit = models.PositiveIntegerField()
-    period_seconds = models.PositiveIntegerField()
+    channel = models.CharField(
+        max_length=16, choices=[(channel, channel) for channel in CAPPED_CHANNELS]
+    )
+    limit = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(CAP_MAX_LIMIT)]
+    )
+    period_seconds = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(CAP_MAX_PERIOD_SECONDS)],
+        help_text="e.g. 86400 for a day, 604800 for a week",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -149,3 +149,18 @@ def test_a_send_naming_an_unknown_topic_cannot_be_published(client, api_base, wo
     assert refused.json()["problems"][0]["step"] == "mail"
     assert "no topic 'news'" in refused.json()["problems"][0]["message"]
     assert published.status_code == 200
+
+
+def test_the_admin_refuses_the_caps_and_topics_the_api_refuses(admin_client, workspace):
+    cap = admin_client.post(
+        "/admin/delivery/frequencycap/add/",
+        {"workspace": workspace.pk, "channel": "webhook", "limit": 0, "period_seconds": 0},
+    )
+    topic = admin_client.post(
+        "/admin/delivery/topic/add/", {"workspace": workspace.pk, "key": "all", "name": "All"}
+    )
+
+    assert cap.status_code == topic.status_code == 200  # the form again, with its errors
+    assert set(cap.context["adminform"].form.errors) == {"channel", "limit", "period_seconds"}
+    assert "reserved" in str(topic.context["adminform"].form.errors["key"])
+    assert not FrequencyCap.objects.exists() and not Topic.objects.exists()
