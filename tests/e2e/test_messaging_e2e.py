@@ -4,23 +4,17 @@ provider's one-click unsubscribe does, to a live server; the next marketing send
 that customer is withheld while a transactional one still goes, and a frequency cap
 holds across journeys."""
 
-import time
-
 import pytest
 import requests
 
 from delivery.models import FrequencyCap, Message, Subscription, Topic
 from journeys.models import Enrollment, StepRun
+from tests.e2e.conftest import wait_until
 from tests.factories import journey_create
 
 
 def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
+    return wait_until(predicate, timeout)
 
 
 def trigger(client, api_base, journey, external_id="user_ada", payload=None):

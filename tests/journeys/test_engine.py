@@ -17,25 +17,9 @@ from journeys.engine.claims import runs_claim, runs_claim_due
 from journeys.engine.runner import runs_walk
 from journeys.models import Enrollment, Journey, StepRun
 from tests.factories import journey_create
+from tests.walking import advance, enroll
 
 pytestmark = pytest.mark.django_db
-
-
-def enroll(client, api_base, journey, external_id="user_ada", payload=None):
-    response = client.post(
-        f"{api_base}/journeys/{journey.public_id}/trigger",
-        {"external_id": external_id, "payload": payload or {}},
-        format="json",
-    )
-    assert response.status_code == 202, response.json()
-    return Enrollment.objects.get(public_id=response.json()["run_id"])
-
-
-def advance(run):
-    """What a worker does with a kicked run: lease it, walk it."""
-    runs_walk(runs_claim(run_ids=[run.pk]))
-    run.refresh_from_db()
-    return run
 
 
 def walk_again_after_a_crash_in(run, step_key):

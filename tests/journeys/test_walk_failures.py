@@ -21,6 +21,7 @@ from journeys.engine.runner import runs_walk
 from journeys.engine.steps.base import StepResult
 from journeys.models import Enrollment, StepRun
 from tests.factories import customers_create, journey_create
+from tests.walking import enroll
 
 pytestmark = pytest.mark.django_db
 
@@ -28,16 +29,6 @@ TWO_STEPS = [
     {"key": "tag", "type": "update_customer", "set": {"seen": "yes"}, "next": "pause"},
     {"key": "pause", "type": "delay", "seconds": 60, "next": None},
 ]
-
-
-def enroll(client, api_base, journey, external_id="user_ada"):
-    response = client.post(
-        f"{api_base}/journeys/{journey.public_id}/trigger",
-        {"external_id": external_id},
-        format="json",
-    )
-    assert response.status_code == 202, response.json()
-    return Enrollment.objects.get(public_id=response.json()["run_id"])
 
 
 class Faulty:
