@@ -42,6 +42,9 @@ UNSTATABLE_PROBLEMS = (
     "end must be later than start",
     "body or html is required",
     "a transactional message belongs to no topic",
+    # An address Django's validator takes is narrower than JSON Schema's format: email
+    # (it wants a top-level domain of two letters or more, e.g. "0@0.a" is refused).
+    "email must be an e-mail address",
 )
 
 
