@@ -17,6 +17,10 @@ from django.core.mail.backends.base import BaseEmailBackend
 from delivery.esp import esp_error_retryable
 from delivery.mime import mime_bytes
 
+#: The metadata key under which an ESP send carries our message's id: ESPs echo a
+#: message's metadata in its tracking reports (:mod:`delivery.tracking`).
+METADATA_KEY = "journeys_message_id"
+
 #: Django's SMTP backend: its messages' bytes are written by :mod:`delivery.mime`.
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
@@ -63,6 +67,7 @@ def email_send(
     html: str = "",
     sender: str = "",
     headers: dict[str, str] | None = None,
+    our_id: str = "",
 ) -> str:
     """Hand one e-mail to the backend; ``message_id`` becomes its Message-ID header.
     Returns the provider's id of the message (see :func:`provider_message_id`).
@@ -70,6 +75,7 @@ def email_send(
     With ``html`` the e-mail is ``multipart/alternative``: ``body`` is its text part,
     ``html`` its HTML part. ``sender`` ("Name <address>") defaults to
     ``DEFAULT_FROM_EMAIL``; ``headers`` are added as given (``List-Unsubscribe``...).
+    ``our_id`` (the Message's public id) goes to an ESP as metadata.
 
     A stable Message-ID per (run, step, visit) lets receiving systems recognise the
     rare resend after a crash between the SMTP server's acceptance and our record of it.
@@ -88,6 +94,8 @@ def email_send(
         )
         if html:
             email.attach_alternative(html, "text/html")
+        if our_id:
+            email.metadata = {METADATA_KEY: our_id}  # read by anymail's backends only
     try:
         if email is None:
             _send_raw_on_cached_connection(*raw, to=to)

@@ -102,6 +102,7 @@ def _send(message: Message) -> str:
                 html=message.html,
                 sender=message.sender,
                 headers=_list_headers(message),
+                our_id=message.public_id,
             )
         except EmailSendError as error:
             raise SendError(str(error), retryable=error.retryable) from error

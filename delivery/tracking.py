@@ -3,7 +3,8 @@
 django-anymail's webhook views (``delivery.esp_urls``, one transaction per call) turn
 each ESP's payload into normalised events and send them through its ``tracking`` signal;
 :func:`tracking_event_record` records one. An event names its message by the ESP's
-message id, which :func:`delivery.email.provider_message_id` stored when it was sent; an
+message id, which :func:`delivery.email.provider_message_id` stored when it was sent
+(or, when it arrives before that, by our own id, sent along as metadata); an
 event for a message we do not know (another system's mail on the same account, a
 message deleted since) is logged and dropped, and the webhook is still answered 200.
 
@@ -41,6 +42,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from delivery.email import METADATA_KEY
 from delivery.models import Message, MessageEvent, Subscription, Suppression
 from delivery.signals import message_engagement
 
@@ -119,15 +121,16 @@ def tracking_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Mess
 
 
 def _message_find(event: AnymailTrackingEvent, esp_name: str) -> Message | None:
+    """The message by the ESP's id; else by the id we gave it as metadata, for a report
+    that arrives before the ESP's answer to the send was recorded."""
+    messages = Message.objects.filter(channel=Message.Channel.EMAIL).select_related("workspace")
     if event.message_id:
-        message = (
-            Message.objects.filter(
-                provider_message_id=str(event.message_id), channel=Message.Channel.EMAIL
-            )
-            .select_related("workspace")
-            .order_by("pk")
-            .first()
-        )
+        message = messages.filter(provider_message_id=str(event.message_id)).order_by("pk").first()
+        if message is not None:
+            return message
+    ours = (event.metadata or {}).get(METADATA_KEY)
+    if isinstance(ours, str) and ours:
+        message = messages.filter(public_id=ours).first()
         if message is not None:
             return message
     logger.info(

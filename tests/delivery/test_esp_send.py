@@ -67,6 +67,7 @@ def test_a_message_sent_through_postmark_keeps_postmarks_message_id(postmark, ad
     assert sent["Subject"] == "Welcome, Ada"
     assert sent["TextBody"] == "Hi Ada"
     assert sent["HtmlBody"] == "<p>Hi Ada</p>"
+    assert sent["Metadata"] == {"journeys_message_id": message.public_id}
     headers = {header["Name"]: header["Value"] for header in sent["Headers"]}
     assert headers["Message-ID"] == "<run_1.welcome.0@journeys>"
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

@@ -246,6 +246,21 @@ def test_the_earliest_occurrence_sets_the_timestamp_in_any_order(web, ada):
     assert Event.objects.filter(name="email.opened").count() == 2
 
 
+def test_a_report_that_arrives_before_the_sends_answer_was_recorded_finds_its_message(web, ada):
+    """The ESP names the message by its own id, which we store once its API answered the
+    send; a report faster than that finds the message by the id we sent as metadata."""
+    from delivery.email import METADATA_KEY
+
+    message = sent_email(ada, "")
+    payload = {**p.POSTMARK_HARD_BOUNCE, "Metadata": {METADATA_KEY: message.public_id}}
+
+    assert post_json(web, "postmark", payload, **AUTH).status_code == 200
+
+    message.refresh_from_db()
+    assert message.bounced_at is not None
+    assert Suppression.objects.get().reason == "hard_bounce"
+
+
 @pytest.mark.django_db
 def test_an_event_for_an_unknown_message_is_answered_200_and_recorded_nowhere(web, ada, caplog):
     sent_email(ada, "some-other-id")
