@@ -118,12 +118,24 @@ def segment_presence_check(*, workspace_id: int, customer_ids: Sequence[int]) ->
     if not watched:
         return 0
     scope = Customer.objects.filter(in_values(Customer, "pk", list(customer_ids)))
-    runs = 0
     with transaction.atomic():
-        for segment in watched:
-            joined = _presence_update(segment, scope)
-            runs += segment_joins_apply(segment, joined, journeys.get(segment.public_id, ()))
-    return runs
+        joins = [(segment, _presence_update(segment, scope)) for segment in watched]
+        # Every exit first, then every entry: a customer who joins one segment that
+        # triggers a journey and another that exits it, in one change, keeps the new
+        # run whatever order the segments come in (a join never exits the run it enters).
+        now = timezone.now()
+        for segment, joined in joins:
+            if joined:
+                runs_exit_on_segment_joins(
+                    workspace_id=segment.workspace_id,
+                    segment_id=segment.public_id,
+                    customer_ids=joined,
+                    now=now,
+                )
+        return sum(
+            segment_joins_enter(segment, joined, journeys.get(segment.public_id, ()))
+            for segment, joined in joins
+        )
 
 
 def segment_presence_reconcile(*, enter: bool = True) -> int:

@@ -341,3 +341,42 @@ def test_exit_and_goal_events_wait_for_matching_as_a_wait_for_event_does(workspa
 
     assert stored["stored"] == 3
     assert events_match().events == 2  # the page view was stored as matched already
+
+
+@pytest.mark.parametrize("exit_segment_first", [True, False])
+def test_joining_the_trigger_and_the_exit_segment_in_one_change_keeps_the_new_run(
+    client, api_base, workspace, monkeypatch, django_capture_on_commit_callbacks,
+    exit_segment_first,
+):  # fmt: skip
+    """Exits are applied before entries, whichever segment the check reads first: the
+    change that enters a run does not exit it."""
+    monkeypatch.setattr(
+        tasks.segment_presence_check, "delay",
+        lambda workspace_id, ids: segment_presence_check(workspace_id=workspace_id,
+                                                         customer_ids=ids),
+    )  # fmt: skip
+
+    def dynamic(name, plan_value):
+        return Segment.objects.create(
+            workspace=workspace, name=name, kind=Segment.Kind.DYNAMIC,
+            conditions={"field": "customer.plan", "op": "starts_with", "value": plan_value},
+        )  # fmt: skip
+
+    # Ids decide the order the check reads the segments in: try both.
+    if exit_segment_first:
+        leaving, joining = dynamic("Leaving", "pr"), dynamic("Joining", "pro")
+    else:
+        joining, leaving = dynamic("Joining", "pro"), dynamic("Leaving", "pr")
+    Customer.objects.create(workspace=workspace, external_id="ada", attributes={"plan": "free"})
+    document = journey_definition(
+        trigger={"type": "segment", "segment_id": joining.public_id},
+        steps=DELAYED,
+        exit={"events": [], "segment_id": leaving.public_id},
+    )
+    journey = journey_import(workspace=workspace, document=document)
+    journey_publish(journey=journey)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        plan(client, api_base, "ada", "pro")
+
+    assert states(journey) == {"ada": "active"}
