@@ -7,21 +7,19 @@ every publish problem as an admin message. Versions, enrollments and step runs a
 read-only: they are history.
 """
 
-import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import F, QuerySet
 from django.http import HttpRequest
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.errors import Conflict, InvalidRequest
-from delivery.models import Message
+from journeys.admin.display import ReadOnlyAdmin, pretty_json, problem_list, problem_text
 from journeys.authoring.definition import definition_normalize
 from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.documents import journey_fields_from_definition as fields_from_definition
@@ -31,7 +29,7 @@ from journeys.authoring.services import (
     journey_publish,
     journey_publish_check,
 )
-from journeys.models import Enrollment, Journey, JourneyVersion, StepRun
+from journeys.models import Journey, JourneyVersion
 
 DEFINITION_COLUMNS = (
     "name",
@@ -50,30 +48,6 @@ DEFINITION_COLUMNS = (
     "start_step",
     "steps",
 )
-
-
-def _pretty_json(value: Any) -> SafeString:
-    return format_html(
-        '<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, sort_keys=False)
-    )
-
-
-def _problem_text(problem: dict[str, Any]) -> str:
-    where = " ".join(
-        part
-        for part in (
-            f"step {problem['step']}" if problem.get("step") else "",
-            problem.get("field") or "",
-        )
-        if part
-    )
-    return f"{where}: {problem['message']}" if where else problem["message"]
-
-
-def _problem_list(problems: list[dict[str, Any]]) -> SafeString:
-    return format_html(
-        "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((_problem_text(p),) for p in problems))
-    )
 
 
 class JourneyAdminForm(forms.ModelForm):
@@ -98,7 +72,7 @@ class JourneyAdminForm(forms.ModelForm):
             canonical = definition_normalize(definition_from_journey(draft))
         except InvalidRequest as error:
             raise forms.ValidationError(
-                [_problem_text(problem) for problem in error.details["problems"]]
+                [problem_text(problem) for problem in error.details["problems"]]
             ) from error
         cleaned.update(fields_from_definition(canonical))
         return cleaned
@@ -231,7 +205,7 @@ class JourneyAdmin(admin.ModelAdmin):
 
     @admin.display(description="steps (formatted)")
     def steps_pretty(self, journey: Journey) -> SafeString:
-        return _pretty_json(journey.steps)
+        return pretty_json(journey.steps)
 
     @admin.display(description="publish check")
     def publish_check(self, journey: Journey) -> SafeString | str:
@@ -240,10 +214,10 @@ class JourneyAdmin(admin.ModelAdmin):
         check = journey_publish_check(journey=journey)
         parts = []
         if check["errors"]:
-            parts.append(format_html("<strong>Errors</strong>{}", _problem_list(check["errors"])))
+            parts.append(format_html("<strong>Errors</strong>{}", problem_list(check["errors"])))
         if check["warnings"]:
             parts.append(
-                format_html("<strong>Warnings</strong>{}", _problem_list(check["warnings"]))
+                format_html("<strong>Warnings</strong>{}", problem_list(check["warnings"]))
             )
         if not parts:
             return "ready to publish"
@@ -261,7 +235,7 @@ class JourneyAdmin(admin.ModelAdmin):
                     format_html(
                         "{} cannot be published:{}",
                         journey.name,
-                        _problem_list(error.details.get("problems", [])),
+                        problem_list(error.details.get("problems", [])),
                     ),
                     messages.ERROR,
                 )
@@ -276,7 +250,7 @@ class JourneyAdmin(admin.ModelAdmin):
             if warnings:
                 self.message_user(
                     request,
-                    format_html("{} warnings:{}", journey.name, _problem_list(warnings)),
+                    format_html("{} warnings:{}", journey.name, problem_list(warnings)),
                     messages.WARNING,
                 )
 
@@ -302,19 +276,6 @@ class JourneyAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{journey.name}: {done}", messages.SUCCESS)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """History is not edited by hand."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(JourneyVersion)
 class JourneyVersionAdmin(ReadOnlyAdmin):
     list_display = ("journey", "number", "published_at")
@@ -331,70 +292,4 @@ class JourneyVersionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="definition")
     def definition_pretty(self, version: JourneyVersion) -> SafeString:
-        return _pretty_json(version.definition)
-
-
-class StepRunInline(admin.TabularInline):
-    model = StepRun
-    fields = ("step_key", "step_type", "visit", "started_at", "finished_at", "outcome", "error")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(Enrollment)
-class EnrollmentAdmin(ReadOnlyAdmin):
-    list_display = (
-        "public_id",
-        "journey",
-        "customer",
-        "state",
-        "current_step",
-        "wake_at",
-        "entered_at",
-        "finished_at",
-    )
-    list_filter = ("state",)
-    search_fields = ("=public_id", "=customer__public_id", "=customer__external_id")
-    list_select_related = ("journey", "customer")
-    ordering = ("-entered_at",)
-    # A full COUNT(*) over millions of runs on every page load is not worth it.
-    show_full_result_count = False
-    fields = (
-        "public_id",
-        "workspace",
-        "journey",
-        "version",
-        "customer",
-        "state",
-        "current_step",
-        "wake_at",
-        "cancellation_key",
-        "exit_reason",
-        "error",
-        "entered_at",
-        "finished_at",
-        "converted_at",
-        "context_pretty",
-        "messages_rendered",
-    )
-    readonly_fields = fields
-    inlines = (StepRunInline,)
-
-    @admin.display(description="messages")
-    def messages_rendered(self, enrollment: Enrollment) -> SafeString:
-        """Each message the run sent (or was kept from sending), as its recipient got it."""
-        messages = Message.objects.filter(
-            customer_id=enrollment.customer_id, run_public_id=enrollment.public_id
-        ).order_by("created_at", "id")
-        return render_to_string("admin/delivery/messages_rendered.html", {"messages": messages})
-
-    @admin.display(description="context")
-    def context_pretty(self, enrollment: Enrollment) -> SafeString:
-        return _pretty_json(enrollment.context)
+        return pretty_json(version.definition)
