@@ -74,6 +74,11 @@ class Journey(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["workspace", "status"], name="journey_status_idx")]
+        constraints = [
+            # Names are how marketers tell journeys apart; the import and update services
+            # answer a taken name with a 409 before this would (journey_name_check).
+            models.UniqueConstraint(fields=["workspace", "name"], name="journey_name_unique")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -204,6 +209,9 @@ class Enrollment(models.Model):
     walk_attempts = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
+        # A "run" to everyone who reads about it: the API, the admin, the docs.
+        verbose_name = "run"
+        verbose_name_plural = "runs"
         constraints = [
             # Decides concurrent triggers: the second INSERT conflicts, nobody reads first
             # (journeys.entry.core names it as the INSERT's arbiter). Also serves the lookups of

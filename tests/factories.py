@@ -67,6 +67,10 @@ def journey_create(
     rows are the ones the product itself would write (without publish's graph checks,
     which some tests need to bypass).
     """
+    if "name" not in definition_parts:
+        # Names are unique per workspace: a test's second journey is "Welcome (2)".
+        taken = Journey.objects.filter(workspace=workspace, name__startswith="Welcome").count()
+        definition_parts["name"] = f"Welcome ({taken + 1})" if taken else "Welcome"
     definition = definition_normalize(journey_definition(**definition_parts))
     journey = Journey.objects.create(
         workspace=workspace, status=status, **journey_fields_from_definition(definition)

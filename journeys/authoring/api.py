@@ -138,7 +138,8 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         400: "Invalid definition or request",
         401: "Missing, invalid or revoked API key",
         404: "Journey not found in this workspace",
-        409: "The journey's status does not allow this",
+        409: "The journey's status does not allow this, or another journey of the "
+        "workspace has its name (names are unique per workspace)",
         429: "Rate limit exceeded",
     }
     return {
@@ -240,10 +241,11 @@ class JourneyListApi(WorkspaceApiView):
         operation_id="journeys_import",
         summary="Import a journey definition as a draft",
         request={"application/json": DEFINITION},
-        responses={201: JourneyWithWarningsSerializer, **_errors(400, 401, 429)},
+        responses={201: JourneyWithWarningsSerializer, **_errors(400, 401, 409, 429)},
         description=(
             "Creates a draft from the document. Structural problems answer 400 listing "
-            "all of them; publish warnings are returned at once so authors see them early."
+            "all of them; publish warnings are returned at once so authors see them early. "
+            "A name another journey of the workspace has answers 409."
         ),
     )
     def post(self, request: Request, workspace_id: str) -> Response:
@@ -275,7 +277,8 @@ class JourneyDetailApi(WorkspaceApiView):
         responses={200: JourneyWithWarningsSerializer, **_errors(400, 401, 404, 409, 429)},
         description=(
             "A live journey keeps running its published version until it is published "
-            "again. Archived journeys cannot be edited (409)."
+            "again. Archived journeys cannot be edited (409), nor can a journey take a "
+            "name another journey of the workspace has (409)."
         ),
     )
     def put(self, request: Request, workspace_id: str, journey_id: str) -> Response:

@@ -92,11 +92,18 @@ def _demo_key(workspace: Workspace) -> str:
 
 def _demo_journey(workspace: Workspace) -> Journey:
     document = json.loads(DEMO_JOURNEY_FILE.read_text())
-    live = Journey.objects.filter(
-        workspace=workspace, name=document["name"], status=Journey.Status.LIVE
-    ).first()
-    if live is not None:
-        return live
+    existing = (
+        Journey.objects.filter(workspace=workspace, name=document["name"])
+        .exclude(status=Journey.Status.ARCHIVED)
+        .first()
+    )
+    if existing is not None:
+        return existing
+    archived = Journey.objects.filter(
+        workspace=workspace, name__startswith=document["name"]
+    ).count()
+    if archived:  # names are unique per workspace: the archived demo keeps its name
+        document["name"] = f"{document['name']} ({archived + 1})"
     journey = journey_import(workspace=workspace, document=document)
     journey_publish(journey=journey)
     journey.refresh_from_db()

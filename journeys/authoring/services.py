@@ -10,7 +10,7 @@ with a publish.
 import re
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -50,7 +50,14 @@ def journey_import(*, workspace: Workspace, document: object) -> Journey:
     publishing so that unfinished work can be saved.
     """
     fields = journey_fields_from_definition(definition_normalize(document))
-    return Journey.objects.create(workspace=workspace, status=Journey.Status.DRAFT, **fields)
+    journey_name_check(workspace_id=workspace.pk, name=fields["name"])
+    try:
+        with transaction.atomic():
+            return Journey.objects.create(
+                workspace=workspace, status=Journey.Status.DRAFT, **fields
+            )
+    except IntegrityError as error:  # a concurrent import took the name first
+        raise _name_taken(fields["name"]) from error
 
 
 @transaction.atomic
@@ -61,10 +68,32 @@ def journey_update(*, journey: Journey, document: object) -> Journey:
     locked = _locked(journey)
     if locked.status == Journey.Status.ARCHIVED:
         raise Conflict("journey is archived and cannot be edited")
+    journey_name_check(workspace_id=locked.workspace_id, name=fields["name"], journey=locked)
     for name, value in fields.items():
         setattr(locked, name, value)
-    locked.save(update_fields=[*fields, "updated_at"])
+    try:
+        with transaction.atomic():
+            locked.save(update_fields=[*fields, "updated_at"])
+    except IntegrityError as error:  # a concurrent import or rename took the name first
+        raise _name_taken(fields["name"]) from error
     return _refresh(journey)
+
+
+def journey_name_check(*, workspace_id: int, name: str, journey: Journey | None = None) -> None:
+    """Refuse (``Conflict``, 409) a name another journey of the workspace has: names are
+    how marketers tell journeys apart (the ``journey_name_unique`` constraint holds it)."""
+    others = Journey.objects.filter(workspace_id=workspace_id, name=name)
+    if journey is not None and journey.pk is not None:
+        others = others.exclude(pk=journey.pk)
+    if others.exists():
+        raise _name_taken(name)
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(
+        f"name: a journey named {name!r} already exists in this workspace; choose another name",
+        field="name",
+    )
 
 
 @transaction.atomic
@@ -204,9 +233,12 @@ def _journey_event(journey: Journey, event_type: str, **data: Any) -> None:
 def journey_publish_check(*, journey: Journey) -> dict[str, Any]:
     """What publishing would say now, without publishing: ``{"errors", "warnings"}``."""
     try:
-        errors, warnings = definition_publish_problems(definition_from_journey(journey))
+        definition = definition_normalize(definition_from_journey(journey))
+        errors, warnings = definition_publish_problems(definition)
     except InvalidRequest as error:
         errors, warnings = error.details["problems"], []
+    else:
+        errors += _workspace_problems(journey, definition)
     return {"errors": errors, "warnings": warnings}
 
 

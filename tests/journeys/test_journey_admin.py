@@ -24,6 +24,7 @@ def run_action(admin_client, action, journeys):
 @pytest.fixture
 def broken_draft(workspace, journey_document):
     document = copy.deepcopy(journey_document)
+    document["name"] = "Broken draft"
     document["steps"][0]["next"] = "wiat"
     return journey_import(workspace=workspace, document=document)
 

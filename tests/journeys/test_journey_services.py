@@ -301,3 +301,37 @@ def test_concurrent_publishes_of_one_draft_make_a_single_version(workspace, jour
 
     assert numbers == [1] * publishers
     assert journey.versions.count() == 1
+
+
+def test_a_name_is_unique_per_workspace_even_when_two_imports_race(workspace, journey_document):
+    """The check answers a clear 409 first; the constraint decides a race."""
+    journey_import(workspace=workspace, document=journey_document)
+
+    with pytest.raises(Conflict, match="already exists in this workspace") as refused:
+        journey_import(workspace=workspace, document=journey_document)
+    assert refused.value.details == {"field": "name"}
+
+    # As if a concurrent import committed between the check and the INSERT.
+    from journeys.authoring import services
+
+    original = services.journey_name_check
+    services.journey_name_check = lambda **kwargs: None
+    try:
+        with pytest.raises(Conflict, match="already exists in this workspace"):
+            journey_import(workspace=workspace, document=journey_document)
+    finally:
+        services.journey_name_check = original
+    assert Journey.objects.filter(workspace=workspace).count() == 1
+
+
+def test_publish_check_names_the_workspace_problems_publish_would(workspace, journey_document):
+    journey_document["steps"][3]["transactional"] = False
+    journey_document["steps"][3]["topic"] = "news"
+    journey = journey_import(workspace=workspace, document=journey_document)
+
+    check = journey_publish_check(journey=journey)
+
+    assert {"step": "sms", "field": "topic"}.items() <= check["errors"][0].items()
+    with pytest.raises(InvalidRequest) as refused:
+        journey_publish(journey=journey)
+    assert refused.value.details["problems"] == check["errors"]

@@ -197,6 +197,7 @@ def test_export_answers_the_canonical_document_which_reimports_unchanged(
     journey_id = client.post(f"{api_base}/journeys", minimal, format="json").json()["id"]
 
     exported = client.get(f"{api_base}/journeys/{journey_id}/export").json()
+    Journey.objects.filter(public_id=journey_id).delete()  # names are unique per workspace
     reimported_id = client.post(f"{api_base}/journeys", exported, format="json").json()["id"]
 
     assert exported["steps"] == [{"key": "bye", "type": "exit"}]
@@ -390,3 +391,42 @@ def test_openapi_schema_documents_the_journey_endpoints(client):
     components = schema["components"]["schemas"]
     assert "has_unpublished_changes" in components["JourneyDetail"]["properties"]
     assert "problems" in components["DefinitionError"]["properties"]
+
+
+TAKEN = {
+    "error": "name: a journey named 'Order confirmation' already exists in this workspace; "
+    "choose another name",
+    "field": "name",
+}
+
+
+def test_importing_a_name_the_workspace_has_answers_409(
+    client, api_base, live_journey, journey_document
+):
+    response = client.post(f"{api_base}/journeys", journey_document, format="json")
+
+    assert response.status_code == 409
+    assert response.json() == TAKEN
+    assert Journey.objects.filter(workspace=live_journey.workspace).count() == 1
+
+
+def test_another_workspace_may_use_the_name(live_journey, other_workspace, journey_document):
+    other = journey_import(workspace=other_workspace, document=journey_document)
+
+    assert other.name == live_journey.name
+
+
+def test_renaming_to_a_name_the_workspace_has_answers_409_and_keeping_ones_own_is_fine(
+    client, api_base, live_journey, workspace, journey_document
+):
+    other = journey_import(workspace=workspace, document={**journey_document, "name": "Other"})
+
+    taken = client.put(f"{api_base}/journeys/{other.public_id}", journey_document, format="json")
+    kept = client.put(
+        f"{api_base}/journeys/{live_journey.public_id}", journey_document, format="json"
+    )
+
+    assert taken.status_code == 409 and taken.json() == TAKEN
+    assert kept.status_code == 200
+    other.refresh_from_db()
+    assert other.name == "Other"
