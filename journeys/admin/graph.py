@@ -165,9 +165,16 @@ def _edge_svg(layout: Layout, edge: Edge) -> SafeString:
     source, target = layout.nodes[edge.source], layout.nodes[edge.target]
     x1, y1 = source.x + BOX_WIDTH // 2, source.y + BOX_HEIGHT
     x2, y2 = target.x + BOX_WIDTH // 2, target.y
-    if target.layer > source.layer:
+    if target.layer == source.layer + 1:
         path = f"M{x1},{y1} C{x1},{y1 + GAP_Y // 2} {x2},{y2 - GAP_Y // 2} {x2},{y2}"
         label_x, label_y = (x1 + x2) // 2, (y1 + y2) // 2
+    elif target.layer > source.layer:
+        # Past the layers between: out to the side, clear of their boxes.
+        side = -1 if x1 <= layout.width // 2 else 1
+        off = side * BOX_WIDTH
+        path = f"M{x1},{y1} C{x1 + off},{y1 + GAP_Y} {x2 + off},{y2 - GAP_Y} {x2},{y2}"
+        # Near the source, where the arrow leaves it, never behind a box.
+        label_x, label_y = x1 + side * 24, y1 + GAP_Y // 2
     else:
         # Back (or sideways) to an earlier step: around the right-hand side of the boxes.
         x1, y1 = source.x + BOX_WIDTH, source.y + BOX_HEIGHT // 2
@@ -262,13 +269,18 @@ def graph_svg(layout: Layout) -> SafeString:
     """The layout as an inline ``<svg>`` element; all text escaped."""
     if not layout.nodes:
         return format_html("<p>{}</p>", "No steps yet.")
-    # Back edges bulge out to the right of the widest row: leave room for them.
-    width = layout.width + (2 * GAP_X if any(_is_back(layout, e) for e in layout.edges) else 0)
+    # Back edges bulge out to the right of the widest row, edges that skip layers to
+    # either side: leave room for them.
+    spans = [layout.nodes[e.target].layer - layout.nodes[e.source].layer for e in layout.edges]
+    left = BOX_WIDTH // 2 if any(span > 1 for span in spans) else 0
+    right = max(left, 2 * GAP_X if any(span <= 0 for span in spans) else 0)
+    width = layout.width + left + right
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="journey-graph" width="{}" height="{}" '
-        'viewBox="0 0 {} {}" role="img" aria-label="{}">{}{}{}{}</svg>',
+        'viewBox="{} 0 {} {}" role="img" aria-label="{}">{}{}{}{}</svg>',
         width,
         layout.height,
+        -left,
         width,
         layout.height,
         "The journey's steps and how runs move between them",
@@ -277,10 +289,6 @@ def graph_svg(layout: Layout) -> SafeString:
         format_html_join("", "{}", ((_edge_svg(layout, edge),) for edge in layout.edges)),
         format_html_join("", "{}", ((_node_svg(node),) for node in layout.nodes.values())),
     )
-
-
-def _is_back(layout: Layout, edge: Edge) -> bool:
-    return layout.nodes[edge.target].layer <= layout.nodes[edge.source].layer
 
 
 def runs_waiting_by_step(*, journey: Journey) -> dict[str, int]:

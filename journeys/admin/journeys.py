@@ -2,34 +2,37 @@
 
 The editor stores exactly what the importer stores: the form normalises the definition
 through :mod:`journeys.authoring.definition`, so the admin and the JSON describe the same thing
-and an export round-trips. Lifecycle actions call :mod:`journeys.authoring.services` and report
-every publish problem as an admin message. Versions, enrollments and step runs are
-read-only: they are history.
+and an export round-trips. Lifecycle buttons and list actions call
+:mod:`journeys.authoring.services`; the change page (:mod:`journeys.admin.lifecycle`) shows
+the step graph, each publish problem beside its step and field, and what the draft changed
+since the live version. Versions, runs and their steps are read-only: they are history.
 """
 
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.errors import Conflict, InvalidRequest
-from journeys.admin.display import ReadOnlyAdmin, pretty_json, problem_list, problem_text
+from journeys.admin.display import ReadOnlyAdmin, pretty_json, problem_text
+from journeys.admin.lifecycle import JourneyLifecycleMixin
 from journeys.authoring.definition import definition_normalize
 from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.documents import journey_fields_from_definition as fields_from_definition
 from journeys.authoring.services import (
     journey_archive,
+    journey_name_check,
     journey_pause,
     journey_publish,
     journey_publish_check,
 )
-from journeys.models import Journey, JourneyVersion
+from journeys.models import Enrollment, Journey, JourneyVersion
 
 DEFINITION_COLUMNS = (
     "name",
@@ -75,7 +78,22 @@ class JourneyAdminForm(forms.ModelForm):
                 [problem_text(problem) for problem in error.details["problems"]]
             ) from error
         cleaned.update(fields_from_definition(canonical))
+        self._check_name(cleaned)
         return cleaned
+
+    def _check_name(self, cleaned: dict[str, Any]) -> None:
+        """The import and update services' rule: a name no other journey of the
+        workspace has (the change page shows the workspace read-only, so the model's
+        constraint check alone would skip it there)."""
+        workspace = cleaned.get("workspace") or getattr(self.instance, "workspace", None)
+        if workspace is None:
+            return
+        try:
+            journey_name_check(
+                workspace_id=workspace.pk, name=cleaned["name"], journey=self.instance
+            )
+        except Conflict as error:
+            self.add_error("name", error.message.removeprefix("name: "))
 
 
 class JourneyVersionInline(admin.TabularInline):
@@ -95,7 +113,7 @@ class JourneyVersionInline(admin.TabularInline):
 
 
 @admin.register(Journey)
-class JourneyAdmin(admin.ModelAdmin):
+class JourneyAdmin(JourneyLifecycleMixin, admin.ModelAdmin):
     formfield_overrides = STRICT_JSON_FIELDS
     form = JourneyAdminForm
     list_display = (
@@ -106,6 +124,7 @@ class JourneyAdmin(admin.ModelAdmin):
         "trigger_type",
         "trigger_event",
         "live_version_number",
+        "runs_active",
         "updated_at",
     )
     list_filter = ("status", "trigger_type")
@@ -115,7 +134,8 @@ class JourneyAdmin(admin.ModelAdmin):
     actions = ("publish_journeys", "pause_journeys", "archive_journeys")
     inlines = (JourneyVersionInline,)
     fieldsets = (
-        (None, {"fields": ("workspace", "public_id", "name", "status", "live_version")}),
+        (None, {"fields": ("workspace", "public_id", "name", "status", "lifecycle")}),
+        ("Picture and publish check", {"fields": ("journey_graph", "publish_check")}),
         (
             "Trigger",
             {
@@ -155,13 +175,15 @@ class JourneyAdmin(admin.ModelAdmin):
             },
         ),
         ("Steps", {"fields": ("start_step", "steps", "steps_pretty")}),
-        ("Publishing", {"fields": ("publish_check", "created_at", "updated_at")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
     )
     base_readonly_fields = (
         "public_id",
         "webhook_url",
         "status",
-        "live_version",
+        "lifecycle",
+        "lifecycle_buttons",
+        "journey_graph",
         "steps_pretty",
         "publish_check",
         "created_at",
@@ -170,7 +192,23 @@ class JourneyAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Journey]:
         # The number only: selecting the version row would load its whole definition.
-        return super().get_queryset(request).annotate(live_version_number=F("live_version__number"))
+        # Active runs counted per journey by a subquery over the partial index of active
+        # runs (journey, customer): a join would aggregate every run the journeys ever had.
+        active = (
+            Enrollment.objects.filter(journey=OuterRef("pk"), state=Enrollment.State.ACTIVE)
+            .order_by()
+            .values("journey")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                live_version_number=F("live_version__number"),
+                runs_active=Coalesce(Subquery(active), 0),
+            )
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Journey | None = None) -> Any:
         if obj is not None and obj.status == Journey.Status.ARCHIVED:
@@ -195,6 +233,10 @@ class JourneyAdmin(admin.ModelAdmin):
     def live_version_number(self, journey: Journey) -> int | None:
         return getattr(journey, "live_version_number", None)
 
+    @admin.display(description="runs active", ordering="runs_active")
+    def runs_active(self, journey: Journey) -> int:
+        return getattr(journey, "runs_active", 0)
+
     @admin.display(description="webhook URL")
     def webhook_url(self, journey: Journey) -> str:
         """Where a webhook trigger's sender POSTs (rotate it through the API)."""
@@ -207,22 +249,6 @@ class JourneyAdmin(admin.ModelAdmin):
     def steps_pretty(self, journey: Journey) -> SafeString:
         return pretty_json(journey.steps)
 
-    @admin.display(description="publish check")
-    def publish_check(self, journey: Journey) -> SafeString | str:
-        if journey.pk is None:
-            return "-"
-        check = journey_publish_check(journey=journey)
-        parts = []
-        if check["errors"]:
-            parts.append(format_html("<strong>Errors</strong>{}", problem_list(check["errors"])))
-        if check["warnings"]:
-            parts.append(
-                format_html("<strong>Warnings</strong>{}", problem_list(check["warnings"]))
-            )
-        if not parts:
-            return "ready to publish"
-        return format_html_join("", "{}", ((part,) for part in parts))
-
     # The actions change journeys: a user who may only view them is not offered them.
     @admin.action(description="Publish selected journeys", permissions=["change"])
     def publish_journeys(self, request: HttpRequest, queryset: QuerySet[Journey]) -> None:
@@ -230,14 +256,10 @@ class JourneyAdmin(admin.ModelAdmin):
             try:
                 version = journey_publish(journey=journey)
             except InvalidRequest as error:
+                # Plain text: a list inside the message would be drawn as success items.
+                problems = "; ".join(map(problem_text, error.details.get("problems", [])))
                 self.message_user(
-                    request,
-                    format_html(
-                        "{} cannot be published:{}",
-                        journey.name,
-                        problem_list(error.details.get("problems", [])),
-                    ),
-                    messages.ERROR,
+                    request, f"{journey.name} cannot be published: {problems}", messages.ERROR
                 )
                 continue
             except Conflict as error:
@@ -250,7 +272,7 @@ class JourneyAdmin(admin.ModelAdmin):
             if warnings:
                 self.message_user(
                     request,
-                    format_html("{} warnings:{}", journey.name, problem_list(warnings)),
+                    f"{journey.name} warnings: {'; '.join(map(problem_text, warnings))}",
                     messages.WARNING,
                 )
 

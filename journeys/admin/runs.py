@@ -8,16 +8,28 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
 from delivery.models import Message
-from journeys.admin.display import ReadOnlyAdmin, pretty_json
+from journeys.admin.display import ReadOnlyAdmin, pretty_json, to_the_second
 from journeys.models import Enrollment, StepRun
 
 
 class StepRunInline(admin.TabularInline):
+    """The run's timeline."""
+
     model = StepRun
-    fields = ("step_key", "step_type", "visit", "started_at", "finished_at", "outcome", "error")
+    verbose_name = "step of this run"
+    verbose_name_plural = "steps of this run"
+    fields = ("step_key", "step_type", "visit", "started", "finished", "outcome", "error")
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, step: StepRun) -> str:
+        return to_the_second(step.started_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, step: StepRun) -> str:
+        return to_the_second(step.finished_at)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -29,14 +41,14 @@ class StepRunInline(admin.TabularInline):
 @admin.register(Enrollment)
 class EnrollmentAdmin(ReadOnlyAdmin):
     list_display = (
-        "public_id",
+        "run_id",
         "journey",
         "customer",
         "state",
         "current_step",
-        "wake_at",
-        "entered_at",
-        "finished_at",
+        "wakes",
+        "entered",
+        "finished",
     )
     list_filter = ("state",)
     search_fields = ("=public_id", "=customer__public_id", "=customer__external_id")
@@ -52,18 +64,38 @@ class EnrollmentAdmin(ReadOnlyAdmin):
         "customer",
         "state",
         "current_step",
-        "wake_at",
+        "wakes",
         "cancellation_key",
         "exit_reason",
         "error",
-        "entered_at",
-        "finished_at",
-        "converted_at",
+        "entered",
+        "finished",
+        "converted",
         "context_pretty",
         "messages_rendered",
     )
     readonly_fields = fields
     inlines = (StepRunInline,)
+
+    @admin.display(description="run id", ordering="id")
+    def run_id(self, run: Enrollment) -> str:
+        return run.public_id
+
+    @admin.display(description="wakes at", ordering="wake_at")
+    def wakes(self, run: Enrollment) -> str:
+        return to_the_second(run.wake_at)
+
+    @admin.display(description="entered", ordering="entered_at")
+    def entered(self, run: Enrollment) -> str:
+        return to_the_second(run.entered_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, run: Enrollment) -> str:
+        return to_the_second(run.finished_at)
+
+    @admin.display(description="converted", ordering="converted_at")
+    def converted(self, run: Enrollment) -> str:
+        return to_the_second(run.converted_at)
 
     @admin.display(description="messages")
     def messages_rendered(self, enrollment: Enrollment) -> SafeString:
