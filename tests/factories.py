@@ -69,8 +69,9 @@ def journey_create(
     """
     if "name" not in definition_parts:
         # Names are unique per workspace: a test's second journey is "Welcome (2)".
-        taken = Journey.objects.filter(workspace=workspace, name__startswith="Welcome").count()
-        definition_parts["name"] = f"Welcome ({taken + 1})" if taken else "Welcome"
+        taken = set(Journey.objects.filter(workspace=workspace).values_list("name", flat=True))
+        names = ("Welcome", *(f"Welcome ({number})" for number in range(2, len(taken) + 3)))
+        definition_parts["name"] = next(name for name in names if name not in taken)
     definition = definition_normalize(journey_definition(**definition_parts))
     journey = Journey.objects.create(
         workspace=workspace, status=status, **journey_fields_from_definition(definition)

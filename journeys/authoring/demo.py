@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from customers.errors import DomainError
 from customers.models import ApiKey, Customer, Workspace
 from journeys.authoring.services import journey_import, journey_publish
 from journeys.models import Journey
@@ -91,19 +92,27 @@ def _demo_key(workspace: Workspace) -> str:
 
 
 def _demo_journey(workspace: Workspace) -> Journey:
+    """The demo journey, live. One that is paused (or a draft) is published again; when
+    that cannot be (archived, or edited into a draft that does not publish), a fresh copy
+    is imported under the next free name, as names are unique per workspace."""
     document = json.loads(DEMO_JOURNEY_FILE.read_text())
-    existing = (
-        Journey.objects.filter(workspace=workspace, name=document["name"])
-        .exclude(status=Journey.Status.ARCHIVED)
-        .first()
-    )
-    if existing is not None:
-        return existing
-    archived = Journey.objects.filter(
-        workspace=workspace, name__startswith=document["name"]
-    ).count()
-    if archived:  # names are unique per workspace: the archived demo keeps its name
-        document["name"] = f"{document['name']} ({archived + 1})"
+    name = document["name"]
+    names = [name, *(f"{name} ({number})" for number in range(2, 100))]
+    journeys = {
+        journey.name: journey
+        for journey in Journey.objects.filter(workspace=workspace, name__in=names)
+    }
+    for journey in journeys.values():
+        if journey.status == Journey.Status.LIVE:
+            return journey
+    for journey in journeys.values():
+        if journey.status != Journey.Status.ARCHIVED:
+            try:
+                journey_publish(journey=journey)
+            except DomainError:
+                continue
+            return journey
+    document["name"] = next(candidate for candidate in names if candidate not in journeys)
     journey = journey_import(workspace=workspace, document=document)
     journey_publish(journey=journey)
     journey.refresh_from_db()

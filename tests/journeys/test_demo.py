@@ -47,3 +47,18 @@ def test_a_revoked_or_lost_demo_key_is_replaced(anonymous_client):
     assert third.raw_api_key not in (first.raw_api_key, second.raw_api_key)
     assert ApiKey.objects.filter(name="demo", revoked_at__isnull=True).count() == 1
     assert trigger_status(anonymous_client, third) == 202
+
+
+def test_a_paused_demo_is_published_again_and_an_archived_one_replaced(anonymous_client):
+    from journeys.authoring.services import journey_archive, journey_pause
+
+    first = demo_setup()
+    journey_pause(journey=first.journey)
+    assert demo_setup().journey.pk == first.journey.pk
+    assert trigger_status(anonymous_client, first) == 202
+
+    journey_archive(journey=first.journey)
+    replaced = demo_setup()
+    assert replaced.journey.pk != first.journey.pk
+    assert replaced.journey.name == f"{first.journey.name} (2)"
+    assert trigger_status(anonymous_client, replaced) == 202
