@@ -215,6 +215,13 @@ class JourneyLifecycleMixin:
         actions = ACTIONS_BY_STATUS.get(journey.status, ())
         if journey.pk is None or not actions:
             return "-"
+        changes = draft_changes(journey)
+        if journey.status == Journey.Status.LIVE and changes == []:
+            actions = tuple(action for action in actions if action != "publish")
+        labels = {action: label for action, (_, label) in ACTIONS.items()}
+        if changes:
+            labels["publish"] = "Publish the changes"
+            labels["resume"] = "Resume, publishing the changes"
         buttons = []
         for action in actions:
             url = reverse(f"{self.admin_site.name}:journeys_journey_{action}", args=[journey.pk])
@@ -230,7 +237,7 @@ class JourneyLifecycleMixin:
                     url,
                     action,
                     SafeString(confirm),
-                    ACTIONS[action][1],
+                    labels[action],
                 )
             )
         return format_html(

@@ -187,6 +187,14 @@ def test_the_page_names_the_live_version_and_the_steps_the_draft_changed(
     assert "Version 1 (live, published " in page
     assert "The draft has unpublished changes" in page
     assert "steps added: bye" in page and "steps changed: wait, sms" in page
+    assert ">Publish the changes</button>" in page
+
+
+def test_a_live_journey_without_changes_offers_no_publish(admin_client, live_journey):
+    page = page_of(admin_client, live_journey)
+
+    assert "The draft has no unpublished changes" in page
+    assert "/publish/" not in page and ">Pause</button>" in page
 
 
 def test_the_list_shows_status_live_version_runs_active_and_trigger(
