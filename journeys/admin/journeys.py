@@ -116,16 +116,17 @@ class JourneyVersionInline(admin.TabularInline):
 class JourneyAdmin(JourneyLifecycleMixin, admin.ModelAdmin):
     formfield_overrides = STRICT_JSON_FIELDS
     form = JourneyAdminForm
+    # What a marketer scans for first, then the ids.
     list_display = (
         "name",
-        "public_id",
-        "workspace",
         "status",
-        "trigger_type",
-        "trigger_event",
         "live_version_number",
         "runs_active",
+        "trigger_type",
+        "trigger_event",
         "updated_at",
+        "public_id",
+        "workspace",
     )
     list_filter = ("status", "trigger_type")
     search_fields = ("name", "=public_id")

@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from customers.errors import Conflict, InvalidRequest
+from journeys.admin.display import to_the_second
 from journeys.admin.graph import journey_graph_html
 from journeys.authoring.definition import definition_normalize
 from journeys.authoring.documents import definition_from_journey
@@ -198,7 +199,7 @@ class JourneyLifecycleMixin:
             "Version {} ({}, published {}).",
             live.number,
             running,
-            live.published_at.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            to_the_second(live.published_at),
         )
         changes = draft_changes(journey)
         if not changes:
