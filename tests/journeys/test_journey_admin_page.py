@@ -263,6 +263,7 @@ def test_the_admin_refuses_a_name_another_journey_of_the_workspace_has(
     other.refresh_from_db()
     assert other.name == "Other"
     assert Journey.objects.filter(name="Order confirmation").count() == 1
+    assert admin_client.get("/admin/journeys/journey/add/").status_code == 200
 
 
 def test_runs_are_called_runs_and_their_times_show_to_the_second(
