@@ -171,6 +171,14 @@ class JourneyLifecycleMixin:
                 self.message_user(request, f"{journey.name}: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, self._done(journey, action, result), messages.SUCCESS)
+                warnings = _check(journey)["warnings"] if action in ("publish", "resume") else []
+                if warnings:
+                    self.message_user(
+                        request,
+                        f"{journey.name}: {len(warnings)} warning"
+                        f"{'s' if len(warnings) != 1 else ''}, listed under the picture.",
+                        messages.WARNING,
+                    )
             return HttpResponseRedirect(
                 reverse(
                     f"{self.admin_site.name}:journeys_journey_change",

@@ -85,6 +85,22 @@ def test_publish_makes_the_draft_live_and_says_so(admin_client, draft):
     assert "The draft has no unpublished changes" in response.content.decode()
 
 
+def test_publishing_with_warnings_says_where_they_are(admin_client, draft):
+    Journey.objects.filter(pk=draft.pk).update(
+        steps=[{**draft.steps[0], "body": "Coupon {{ data.coupon }}"}, *draft.steps[1:]]
+    )
+
+    response = press(admin_client, draft, "publish")
+
+    assert messages_of(response) == [
+        "Order confirmation: version 1 is live",
+        "Order confirmation: 1 warning, listed under the picture.",
+    ]
+    assert '<tr class="jp-warning"><td>confirm</td><td><code>body</code>' in (
+        response.content.decode()
+    )
+
+
 def test_pause_then_resume_then_archive(admin_client, live_journey):
     paused = press(admin_client, live_journey, "pause")
     live_journey.refresh_from_db()
