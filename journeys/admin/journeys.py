@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.errors import Conflict, InvalidRequest
 from journeys.admin.display import ReadOnlyAdmin, pretty_json, problem_list, problem_text
+from journeys.admin.editor import editor_fields_apply
 from journeys.authoring.definition import definition_normalize
 from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.documents import journey_fields_from_definition as fields_from_definition
@@ -56,6 +57,10 @@ class JourneyAdminForm(forms.ModelForm):
     class Meta:
         model = Journey
         fields = ("workspace", *DEFINITION_COLUMNS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        editor_fields_apply(self)  # forms instead of JSON (journeys.admin.editor)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
