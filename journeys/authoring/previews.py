@@ -22,8 +22,9 @@ from django.core.validators import validate_email
 from django.urls import reverse
 from django.utils import timezone
 
-from customers.errors import DomainError, InvalidRequest
-from customers.models import Customer, Workspace
+from customers.errors import DomainError, InvalidRequest, NotFound
+from customers.models import Customer, Workspace, normalize_email
+from customers.selectors import customers_by_identifiers
 from delivery.services import SendError, message_send_test
 from journeys.authoring.documents import definition_from_journey
 from journeys.engine.context import run_template_context
@@ -185,6 +186,20 @@ def _set_path(body: dict[str, Any], path: str, value: str) -> None:
     body[leaf] = value
 
 
+def customer_for_preview(*, workspace: Workspace, identifier: str) -> Customer:
+    """The workspace's customer with this external id or, failing that, e-mail address."""
+    identifier = identifier.strip()
+    email = normalize_email(identifier)
+    matches = customers_by_identifiers(
+        workspace=workspace, external_ids=[identifier], emails=[email] if email else []
+    )
+    by_external_id = {customer.external_id: customer for customer in matches}
+    customer = by_external_id.get(identifier) or next(iter(matches), None)
+    if customer is None:
+        raise NotFound(f"no customer has the external id or e-mail address {identifier!r}")
+    return customer
+
+
 @dataclass(frozen=True)
 class MessagePreview:
     """One send step's message as a run would write it, or why it cannot be written."""
@@ -270,6 +285,10 @@ class DryRunAnswer:
 
     status: int
     body: dict[str, Any]
+
+    @property
+    def pretty(self) -> str:
+        return json.dumps(self.body, indent=2, ensure_ascii=False)
 
 
 def entry_dry_run(*, journey: Journey, customer: Customer, payload: dict[str, Any]) -> DryRunAnswer:
