@@ -155,8 +155,10 @@ def trigger_examples(
     if kind == Journey.TriggerType.WEBHOOK:
         if not journey.webhook_token:
             return []
+        # The body is the run's data: the schema's fields, and the customer where
+        # ``identify`` says (a path under ``data.``, the body's root).
         identify = (journey.trigger_options or {}).get("identify") or {}
-        body: dict[str, Any] = {}
+        body: dict[str, Any] = dict(payload)
         for name, path in identify.items():
             _set_path(body, path, SAMPLE_EMAIL if name == "email" else SAMPLE_EXTERNAL_ID)
         note = "The URL is the secret: no key."
@@ -180,7 +182,7 @@ def trigger_examples(
 
 
 def _set_path(body: dict[str, Any], path: str, value: str) -> None:
-    *parents, leaf = path.split(".")
+    *parents, leaf = path.removeprefix("data.").split(".")
     for name in parents:
         body = body.setdefault(name, {})
     body[leaf] = value
@@ -222,19 +224,19 @@ def preview_messages(
 
     Values that only a running journey has (``steps.<key>`` of a webhook step that has
     not run) are missing here, and a template that needs one names it in its error."""
-    previews = []
-    for step in journey.steps or ():
-        if step.get("type") != "send":
-            continue
-        previews.append(_preview(journey, customer, payload, step))
-    return previews
+    run = _draft_run(journey, customer, payload)
+    context = run_template_context(run)  # once, as a walk computes it once
+    return [
+        _preview(_step_input(run, step, context))
+        for step in journey.steps or ()
+        if step.get("type") == "send"
+    ]
 
 
-def _preview(
-    journey: Journey, customer: Customer, payload: dict[str, Any], step: dict[str, Any]
-) -> MessagePreview:
+def _preview(inp: StepInput) -> MessagePreview:
+    step = inp.step
     try:
-        message = send_compose(_step_input(journey, customer, payload, step))
+        message = send_compose(inp)
     except ComposeError as error:
         return MessagePreview(step["key"], step.get("channel") or "", error=str(error))
     return MessagePreview(
@@ -248,34 +250,29 @@ def _preview(
     )
 
 
-def _step_input(
-    journey: Journey, customer: Customer, payload: dict[str, Any], step: dict[str, Any]
-) -> StepInput:
-    """The input a walker would give ``step`` on a run just triggered: an unsaved run on
-    an unsaved version of the draft (the draft is what the marketer is editing)."""
+def _draft_run(journey: Journey, customer: Customer, payload: dict[str, Any]) -> Enrollment:
+    """A run just triggered with ``payload``, unsaved, on an unsaved version of the
+    draft (the draft is what the marketer is editing)."""
     version = JourneyVersion(
         journey=journey,
         number=journey.live_version.number if journey.live_version_id else 0,
         definition=definition_from_journey(journey),
     )
-    run = Enrollment(
+    return Enrollment(
         workspace=journey.workspace,
         journey=journey,
         version=version,
         customer=customer,
-        current_step=step["key"],
         # The shape the entry core gives a new run (journeys.entry.core).
         context={"payload": payload, "profile": {}, "tenant_id": None, "steps": {}},
     )
+
+
+def _step_input(run: Enrollment, step: dict[str, Any], context: dict[str, Any]) -> StepInput:
+    """What a walker gives ``step`` on its first visit."""
     now = timezone.now()
     return StepInput(
-        run=run,
-        step=step,
-        visit=1,
-        resumed=False,
-        started_at=now,
-        now=now,
-        context=run_template_context(run),
+        run=run, step=step, visit=1, resumed=False, started_at=now, now=now, context=context
     )
 
 
@@ -344,7 +341,8 @@ def send_test(
     except ValidationError:
         raise InvalidRequest(f"{address!r} is not an e-mail address", field="address") from None
     try:
-        message = send_compose(_step_input(journey, customer, payload, step))
+        run = _draft_run(journey, customer, payload)
+        message = send_compose(_step_input(run, step, run_template_context(run)))
     except ComposeError as error:
         raise InvalidRequest(
             f"step {step_key!r} cannot be written: {error}", field="step"

@@ -1,12 +1,14 @@
 """Trying a journey out: trigger commands, message previews, dry runs and test sends
 (:mod:`journeys.authoring.previews`)."""
 
+import base64
 import json
 import shlex
 
 import pytest
 
 from customers.errors import InvalidRequest
+from customers.models import Event
 from delivery.models import FrequencyCap, Message
 from journeys.authoring.previews import (
     entry_dry_run,
@@ -17,7 +19,8 @@ from journeys.authoring.previews import (
 )
 from journeys.entry.service import payload_problems
 from journeys.models import Enrollment, IdempotencyRecord, Journey
-from tests.factories import journey_create
+from segments.models import SegmentMembership
+from tests.factories import journey_create, segment_create
 
 pytestmark = pytest.mark.django_db
 
@@ -57,12 +60,17 @@ def journey(workspace) -> Journey:
     return journey_create(workspace, trigger={"schema": SCHEMA}, steps=STEPS)
 
 
+def served_examples(journey, workspace):
+    return trigger_examples(journey=journey, base_url="http://testserver", workspace=workspace)
+
+
 def command_argv(command: str) -> list[str]:
     """The words the shell would pass to curl (line continuations joined)."""
     return shlex.split(command.replace("\\\n", " "))
 
 
 def command_request(command: str, key: str) -> tuple[str, dict[str, str], str]:
+    """The URL, headers and body curl would send, ``$KEY`` being ``key``."""
     argv = command_argv(command.replace("$KEY", key))
     assert argv[:4] == ["curl", "-sS", "-X", "POST"]
     url, headers, body = argv[4], {}, ""
@@ -70,9 +78,23 @@ def command_request(command: str, key: str) -> tuple[str, dict[str, str], str]:
         if flag == "-H":
             name, _, header = value.partition(": ")
             headers[name] = header
+        elif flag == "-u":
+            headers["Authorization"] = "Basic " + base64.b64encode(value.encode()).decode()
         elif flag == "-d":
             body = value
+        else:
+            raise AssertionError(f"unexpected curl option {flag}")
     return url, headers, body
+
+
+def command_run(client, command: str, key: str):
+    """Send the command's request through the test client (the host is testserver)."""
+    url, headers, body = command_request(command, key)
+    assert url.startswith("http://testserver/")
+    content_type = headers.pop("Content-Type")
+    return client.generic(
+        "POST", url.removeprefix("http://testserver"), body, content_type, headers=headers
+    )
 
 
 def test_sample_payload_has_every_field_with_a_value_of_its_type(journey):
@@ -119,7 +141,7 @@ def test_sprinklr_is_offered_when_every_field_is_a_string(workspace):
 
 def test_the_native_command_enrolls_through_the_api(client, journey, raw_api_key, workspace):
     workspace_customer = workspace.customers.create(external_id="user_123", email="u@example.com")
-    examples = trigger_examples(journey=journey, base_url="http://testserver", workspace=workspace)
+    examples = served_examples(journey, workspace)
     native = examples[0]
     url, headers, body = command_request(native.command, raw_api_key)
 
@@ -155,6 +177,66 @@ def test_the_courier_and_spotzee_commands_enroll_too(client, journey, raw_api_ke
         )
         assert response.status_code == expected, (example.title, response.content)
         assert Enrollment.objects.count() == 1
+
+
+def test_the_enroll_and_sprinklr_commands_enroll_too(anonymous_client, raw_api_key, workspace):
+    journey = journey_create(
+        workspace, trigger={"schema": [{"name": "plan", "type": "string"}]}, steps=STEPS
+    )
+    workspace.customers.create(external_id="user_123", email="user@example.com")
+    examples = served_examples(journey, workspace)
+    enroll, sprinklr = examples[3:]
+
+    for example, expected in ((enroll, 200), (sprinklr, 204)):
+        Enrollment.objects.all().delete()
+        response = command_run(anonymous_client, example.command, raw_api_key)
+        assert response.status_code == expected, (example.title, response.content)
+        assert Enrollment.objects.count() == 1
+
+
+def test_the_event_commands_are_accepted(anonymous_client, raw_api_key, workspace):
+    journey = journey_create(
+        workspace, trigger={"type": "event", "event": "Order Completed"}, steps=STEPS
+    )
+    examples = served_examples(journey, workspace)
+
+    for example in examples:
+        response = command_run(anonymous_client, example.command, raw_api_key)
+        assert response.status_code == 200, (example.title, response.content)
+    assert Event.objects.filter(name="Order Completed").count() == 2
+
+
+def test_the_webhook_command_enrolls_without_a_key(anonymous_client, workspace):
+    journey = journey_create(
+        workspace,
+        trigger={
+            "type": "webhook",
+            "identify": {"email": "data.object.customer_email"},
+            "schema": [{"name": "plan", "type": "string", "required": True}],
+        },
+        steps=STEPS,
+    )
+    (webhook,) = served_examples(journey, workspace)
+
+    assert webhook.body == {"plan": "text", "object": {"customer_email": "user@example.com"}}
+    assert "$KEY" not in webhook.command
+    response = command_run(anonymous_client, webhook.command, "unused")
+    assert response.status_code == 202, response.content
+    assert Enrollment.objects.get().customer.email == "user@example.com"
+
+
+def test_the_segment_command_adds_a_member(anonymous_client, raw_api_key, workspace):
+    customer = workspace.customers.create(external_id="user_123")
+    segment = segment_create(workspace, [])
+    journey = journey_create(
+        workspace, trigger={"type": "segment", "segment_id": segment.public_id}, steps=STEPS
+    )
+    (member,) = served_examples(journey, workspace)
+
+    response = command_run(anonymous_client, member.command, raw_api_key)
+
+    assert response.status_code in (200, 201), response.content
+    assert SegmentMembership.objects.filter(segment=segment, customer=customer).exists()
 
 
 def test_an_event_journey_has_track_commands(workspace):
