@@ -115,13 +115,17 @@ def trigger_examples(
                 f"{base}/compat/spotzee/journeys/{journey.public_id}/trigger",
                 {"users": [{"external_id": SAMPLE_EXTERNAL_ID, "data": payload}]},
             ),
-            TriggerExample(
-                "Enroll API",
-                f"{base}/compat/enroll/v1/journeys/{journey.public_id}/enroll",
-                {"contact_email_addresses": [SAMPLE_EMAIL]},
-                note="Enroll carries no payload: use it only when no field is required.",
-            ),
         ]
+        if not any(item.get("required") for item in journey.trigger_schema or ()):
+            # The enroll API carries no payload.
+            examples.append(
+                TriggerExample(
+                    "Enroll API",
+                    f"{base}/compat/enroll/v1/journeys/{journey.public_id}/enroll",
+                    {"contact_email_addresses": [SAMPLE_EMAIL]},
+                    note="It carries no payload.",
+                )
+            )
         if all(isinstance(value, str) for value in payload.values()):
             # Sprinklr's contextParams are strings only.
             examples.append(

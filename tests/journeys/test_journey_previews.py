@@ -114,7 +114,8 @@ def test_an_api_journey_has_native_and_dialect_commands(journey, workspace):
     examples = trigger_examples(journey=journey, base_url="https://h.example/", workspace=workspace)
 
     titles = [example.title for example in examples]
-    assert titles == ["Native API", "Courier invoke", "Spotzee trigger", "Enroll API"]
+    # Not Enroll (no payload, and fields are required), nor Sprinklr (strings only).
+    assert titles == ["Native API", "Courier invoke", "Spotzee trigger"]
     native = examples[0]
     assert native.url == (
         f"https://h.example/api/v1/workspaces/{workspace.public_id}"
@@ -134,8 +135,9 @@ def test_sprinklr_is_offered_when_every_field_is_a_string(workspace):
 
     examples = trigger_examples(journey=journey, base_url="http://h", workspace=workspace)
 
-    sprinklr = examples[-1]
-    assert sprinklr.title == "Sprinklr trigger"
+    by_title = {example.title: example for example in examples}
+    assert list(by_title)[3:] == ["Enroll API", "Sprinklr trigger"]
+    sprinklr = by_title["Sprinklr trigger"]
     assert sprinklr.body["contextParams"] == {"plan": "text"}
 
 

@@ -58,7 +58,7 @@ def test_the_page_shows_copyable_commands_and_a_prefilled_payload(admin_client, 
     assert f"/journeys/{journey.public_id}/trigger" in page
     assert "Authorization: Bearer $KEY" in page
     assert "/compat/courier/journeys/" in page
-    assert page.count('class="button try-copy"') == 5  # native, 4 dialects
+    assert page.count('class="button try-copy"') == 4  # native, Courier, Spotzee, Sprinklr
     assert "navigator.clipboard.writeText" in page
     assert "{&quot;plan&quot;: &quot;text&quot;}" in page  # the payload textarea
 
