@@ -21,6 +21,7 @@ from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.errors import Conflict, InvalidRequest
 from journeys.admin.display import ReadOnlyAdmin, pretty_json, problem_list, problem_text
 from journeys.admin.editor import editor_fields_apply
+from journeys.admin.try_it import TryItAdminMixin
 from journeys.authoring.definition import definition_normalize
 from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.documents import journey_fields_from_definition as fields_from_definition
@@ -100,7 +101,7 @@ class JourneyVersionInline(admin.TabularInline):
 
 
 @admin.register(Journey)
-class JourneyAdmin(admin.ModelAdmin):
+class JourneyAdmin(TryItAdminMixin, admin.ModelAdmin):
     formfield_overrides = STRICT_JSON_FIELDS
     form = JourneyAdminForm
     list_display = (
@@ -161,6 +162,7 @@ class JourneyAdmin(admin.ModelAdmin):
         ),
         ("Steps", {"fields": ("start_step", "steps", "steps_pretty")}),
         ("Publishing", {"fields": ("publish_check", "created_at", "updated_at")}),
+        ("Try it", {"fields": ("try_it",)}),
     )
     base_readonly_fields = (
         "public_id",
@@ -171,6 +173,7 @@ class JourneyAdmin(admin.ModelAdmin):
         "publish_check",
         "created_at",
         "updated_at",
+        "try_it",
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Journey]:
