@@ -706,6 +706,9 @@ def editor_fields_apply(form: forms.ModelForm) -> None:
             label=current.label,
             help_text=HELP[name],
         )
-        if to_editor(form.initial.get(name)) is None:
+        value = form.initial.get(name, current.initial)
+        value = value() if callable(value) else value  # a new journey: the column's default
+        if to_editor(value) is None:
             field.as_json()
+        field.initial = value
         form.fields[name] = field
