@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from customers.admin_scoping import WorkspaceScopedAdmin
 from customers.errors import InvalidRequest
 from delivery.models import (
     FrequencyCap,
@@ -58,7 +59,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     form = WebhookEndpointForm
     list_display = ("url", "workspace", "enabled", "event_types", "disabled_reason", "created_at")
     list_filter = ("enabled", "workspace")
@@ -122,7 +123,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
+    workspace_path = "endpoint__workspace"
     list_display = (
         "event_type",
         "endpoint",
@@ -162,7 +164,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(admin.ModelAdmin):
+class TopicAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     """Subscription topics: what marketing send steps name and customers unsubscribe from."""
 
     list_display = ("key", "name", "workspace", "default_subscribed", "created_at")
@@ -176,7 +178,7 @@ class TopicAdmin(admin.ModelAdmin):
 
 
 @admin.register(FrequencyCap)
-class FrequencyCapAdmin(admin.ModelAdmin):
+class FrequencyCapAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     """At most so many marketing messages per customer, channel and period, across journeys."""
 
     list_display = ("public_id", "workspace", "channel", "limit", "period_seconds")
@@ -185,7 +187,7 @@ class FrequencyCapAdmin(admin.ModelAdmin):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     """Addresses nothing is sent to. Delete a row to allow an address again."""
 
     list_display = ("address", "channel", "reason", "workspace", "created_at")
@@ -201,7 +203,7 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     """Customers' choices per topic (blank topic: every marketing message)."""
 
     list_display = ("customer", "topic_or_all", "subscribed", "source", "updated_at")

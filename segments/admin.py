@@ -13,6 +13,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from customers.admin_fields import STRICT_JSON_FIELDS
+from customers.admin_scoping import WorkspaceScopedAdmin
 from segments.admin_imports import SegmentImportAdminMixin
 from segments.conditions import condition_problems
 from segments.models import Segment, SegmentMembership
@@ -45,7 +46,7 @@ class SegmentForm(forms.ModelForm):
 
 
 @admin.register(Segment)
-class SegmentAdmin(SegmentImportAdminMixin, admin.ModelAdmin):
+class SegmentAdmin(WorkspaceScopedAdmin, SegmentImportAdminMixin, admin.ModelAdmin):
     formfield_overrides = STRICT_JSON_FIELDS
     form = SegmentForm
     list_display = ("name", "public_id", "kind", "members", "list_email", "workspace", "created_at")
@@ -99,7 +100,8 @@ class MembershipForm(forms.ModelForm):
 
 
 @admin.register(SegmentMembership)
-class SegmentMembershipAdmin(admin.ModelAdmin):
+class SegmentMembershipAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
+    workspace_path = "segment__workspace"
     form = MembershipForm
     list_display = ("segment", "customer", "added_at")
     list_filter = ("segment",)
