@@ -70,9 +70,10 @@ class WorkspaceScopedAdmin:
         self, request: HttpRequest, object_id: str, from_field: str | None = None
     ) -> Any:
         # The admin redirects to its index when a row is missing from get_queryset();
-        # another workspace's row is "not found", as in the API.
+        # another workspace's row is "not found", as in the API. A user who may not see
+        # this model at all gets the admin's 403, as for every other page of it.
         obj = super().get_object(request, object_id, from_field)  # type: ignore[misc]
-        if obj is None:
+        if obj is None and self.has_view_or_change_permission(request):  # type: ignore[attr-defined]
             raise Http404("not found")
         return obj
 
