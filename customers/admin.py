@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.admin_scoping import WorkspaceScopedAdmin
+from customers.admin_services import ServiceErrorsAsMessagesAdmin
 from customers.errors import DomainError
 from customers.models import (
     ApiKey,
@@ -247,7 +248,7 @@ class CustomerAdminForm(forms.ModelForm):
 
 
 @admin.register(Customer)
-class CustomerAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
+class CustomerAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.ModelAdmin):
     """Customers are written by the same services as the API's identify and PATCH, so
     whatever listens to customer changes (segment triggers) hears the admin too."""
 

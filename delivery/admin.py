@@ -16,8 +16,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from customers.admin_scoping import WorkspaceScopedAdmin
+from customers.admin_services import ServiceErrorsAsMessagesAdmin
 from customers.errors import InvalidRequest
+from delivery.consent import subscriptions_update, topic_create
+from delivery.frequency_caps import frequency_cap_create
 from delivery.models import (
+    ALL_TOPICS,
     FrequencyCap,
     Subscription,
     Suppression,
@@ -164,8 +168,9 @@ class WebhookDeliveryAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
-    """Subscription topics: what marketing send steps name and customers unsubscribe from."""
+class TopicAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.ModelAdmin):
+    """Subscription topics: what marketing send steps name and customers unsubscribe from.
+    New ones are made by ``topic_create``, as in the API (its per-workspace limit too)."""
 
     list_display = ("key", "name", "workspace", "default_subscribed", "created_at")
     list_filter = ("default_subscribed",)
@@ -176,14 +181,43 @@ class TopicAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         # Send steps name the key: renaming it would orphan them. The name may change.
         return ("workspace", "key") if obj is not None else ()
 
+    def save_model(self, request: HttpRequest, obj: Topic, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = topic_create(
+            workspace=obj.workspace,
+            key=obj.key,
+            name=obj.name,
+            default_subscribed=obj.default_subscribed,
+        )
+        for field in Topic._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
+
 
 @admin.register(FrequencyCap)
-class FrequencyCapAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
-    """At most so many marketing messages per customer, channel and period, across journeys."""
+class FrequencyCapAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.ModelAdmin):
+    """At most so many marketing messages per customer, channel and period, across journeys.
+    New ones are made by ``frequency_cap_create``, as in the API."""
 
     list_display = ("public_id", "workspace", "channel", "limit", "period_seconds")
     list_filter = ("channel",)
     fields = ("workspace", "channel", "limit", "period_seconds")
+
+    def save_model(self, request: HttpRequest, obj: FrequencyCap, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = frequency_cap_create(
+            workspace=obj.workspace,
+            channel=obj.channel,
+            limit=obj.limit,
+            period_seconds=obj.period_seconds,
+        )
+        for field in FrequencyCap._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
 
 
 @admin.register(Suppression)
@@ -203,8 +237,10 @@ class SuppressionAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
-    """Customers' choices per topic (blank topic: every marketing message)."""
+class SubscriptionAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.ModelAdmin):
+    """Customers' choices per topic (blank topic: every marketing message), written by
+    ``subscriptions_update`` as the API's: the topic must be one of the customer's
+    workspace, and the workspace is the customer's."""
 
     list_display = ("customer", "topic_or_all", "subscribed", "source", "updated_at")
     list_filter = ("subscribed", "source")
@@ -212,12 +248,23 @@ class SubscriptionAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     list_select_related = ("customer",)
     raw_id_fields = ("customer",)
     fields = ("workspace", "customer", "topic", "subscribed", "source", "updated_at")
-    readonly_fields = ("source", "updated_at")
+    readonly_fields = ("workspace", "source", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Subscription | None = None) -> Any:
+        # A row is one customer's choice about one topic: only the choice changes.
+        if obj is not None:
+            return (*self.readonly_fields, "customer", "topic")
+        return self.readonly_fields
 
     @admin.display(description="topic")
     def topic_or_all(self, subscription: Subscription) -> str:
         return subscription.topic or "all"
 
     def save_model(self, request: HttpRequest, obj: Subscription, form: Any, change: bool) -> None:
-        obj.source = "admin"
-        super().save_model(request, obj, form, change)
+        subscriptions_update(
+            customer=obj.customer, changes={obj.topic or ALL_TOPICS: obj.subscribed}, source="admin"
+        )
+        saved = Subscription.objects.get(customer=obj.customer, topic=obj.topic)
+        for field in Subscription._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding = False
