@@ -8,6 +8,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
@@ -46,6 +48,27 @@ class WorkspaceMemberInline(admin.TabularInline):
     readonly_fields = ("created_at",)
     raw_id_fields = ("user",)
     extra = 0
+
+
+class UserWorkspacesInline(admin.TabularInline):
+    """The same memberships, seen from the user's page."""
+
+    model = WorkspaceMember
+    fk_name = "user"
+    fields = ("workspace", "created_at")
+    readonly_fields = ("created_at",)
+    extra = 0
+    verbose_name = "workspace"
+    verbose_name_plural = "workspaces (this user sees their rows only, unless a superuser)"
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserWithWorkspacesAdmin(UserAdmin):
+    inlines = (*UserAdmin.inlines, UserWorkspacesInline)
 
 
 @admin.register(Workspace)

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client, RequestFactory
 
-from customers.models import ApiKey, Customer, WorkspaceMember
+from customers.models import ApiKey, Customer, Workspace, WorkspaceMember
 from customers.signals import customers_changed
 from delivery.models import WebhookEndpoint
 from journeys.models import Journey
@@ -119,6 +119,7 @@ def test_the_marketer_group_migration_is_idempotent_and_reversible():
         ("/admin/segments/segment/", "Acme VIPs", "Globex VIPs"),
         ("/admin/customers/customer/", "user_ada", "user_bob"),
         ("/admin/segments/segmentmembership/", "Acme VIPs", "Globex VIPs"),
+        ("/admin/customers/workspace/", "Acme", "Globex"),
     ],
 )
 def test_a_marketer_lists_only_their_workspace_rows(browser, ours, theirs, url, shown, hidden):
@@ -325,3 +326,24 @@ def test_workspace_members_are_edited_on_the_workspace_page(admin_client, worksp
 
     assert "members-TOTAL_FORMS" in page
     assert ApiKey.objects.count() == 0
+
+
+def test_a_users_workspaces_are_edited_on_the_user_page(admin_client, workspace, marketer):
+    page = admin_client.get(f"/admin/auth/user/{marketer.pk}/change/").content.decode()
+
+    assert "workspace_memberships-TOTAL_FORMS" in page
+    assert 'name="workspace_memberships-0-workspace"' in page
+
+
+def test_the_customer_list_filter_offers_only_the_marketers_workspaces(
+    browser, marketer, ours, theirs, other_workspace
+):
+    WorkspaceMember.objects.create(user=marketer, workspace=other_workspace)
+    initech = Workspace.objects.create(name="Initech")
+    Customer.objects.create(workspace=initech, external_id="user_peter")
+
+    page = browser.get("/admin/customers/customer/").content.decode()
+
+    assert f"?workspace__id__exact={other_workspace.pk}" in page  # a choice among two
+    assert "user_ada" in page and "user_bob" in page
+    assert "Initech" not in page and "user_peter" not in page
