@@ -39,9 +39,10 @@ def workspace_path_of(model: type[models.Model], site: admin.AdminSite) -> str |
     as its scoped admin says, else by its own ``workspace`` field."""
     if model is Workspace:
         return "pk"
-    registered = site._registry.get(model)
-    if isinstance(registered, WorkspaceScopedAdmin):
-        return registered.workspace_path
+    if site.is_registered(model):
+        registered = site.get_model_admin(model)
+        if isinstance(registered, WorkspaceScopedAdmin):
+            return registered.workspace_path
     try:
         field = model._meta.get_field("workspace")
     except FieldDoesNotExist:
