@@ -347,3 +347,15 @@ def test_the_customer_list_filter_offers_only_the_marketers_workspaces(
     assert f"?workspace__id__exact={other_workspace.pk}" in page  # a choice among two
     assert "user_ada" in page and "user_bob" in page
     assert "Initech" not in page and "user_peter" not in page
+
+
+@pytest.mark.parametrize(
+    ("kind", "url"),
+    [
+        ("journey", "/admin/journeys/journey/{pk}/try/"),
+        ("segment", "/admin/segments/segment/{pk}/import/"),
+    ],
+)
+def test_the_editors_own_pages_are_scoped_too(browser, ours, theirs, kind, url):
+    assert browser.get(url.format(pk=ours[kind].pk)).status_code == 200
+    assert browser.get(url.format(pk=theirs[kind].pk)).status_code == 404
