@@ -359,3 +359,21 @@ def test_the_customer_list_filter_offers_only_the_marketers_workspaces(
 def test_the_editors_own_pages_are_scoped_too(browser, ours, theirs, kind, url):
     assert browser.get(url.format(pk=ours[kind].pk)).status_code == 200
     assert browser.get(url.format(pk=theirs[kind].pk)).status_code == 404
+
+
+def test_a_segment_added_in_the_admin_is_made_by_the_segment_service(browser, workspace):
+    form = {"workspace": workspace.pk, "name": "Pros", "kind": "dynamic", "list_email": ""}
+    url = "/admin/segments/segment/add/"
+
+    refused = browser.post(
+        url,
+        {**form, "conditions": '{"field": "data.plan", "op": "eq", "value": "pro"}'},
+        follow=True,
+    )
+    made = browser.post(
+        url, {**form, "conditions": '{"field": "customer.plan", "op": "eq", "value": "pro"}'}
+    )
+
+    assert "Not saved: conditions are invalid" in refused.content.decode()
+    assert made.status_code == 302, made.content.decode()[:3000]
+    assert list(Segment.objects.values_list("workspace_id", "name")) == [(workspace.pk, "Pros")]
