@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from customers.admin_fields import STRICT_JSON_FIELDS
+from customers.admin_scoping import WorkspaceScopedAdmin
 from customers.errors import Conflict, InvalidRequest
 from journeys.admin.display import ReadOnlyAdmin, pretty_json, problem_list, problem_text
 from journeys.admin.editor import editor_fields_apply
@@ -101,7 +102,7 @@ class JourneyVersionInline(admin.TabularInline):
 
 
 @admin.register(Journey)
-class JourneyAdmin(TryItAdminMixin, admin.ModelAdmin):
+class JourneyAdmin(WorkspaceScopedAdmin, TryItAdminMixin, admin.ModelAdmin):
     formfield_overrides = STRICT_JSON_FIELDS
     form = JourneyAdminForm
     list_display = (
@@ -285,7 +286,8 @@ class JourneyAdmin(TryItAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(JourneyVersion)
-class JourneyVersionAdmin(ReadOnlyAdmin):
+class JourneyVersionAdmin(WorkspaceScopedAdmin, ReadOnlyAdmin):
+    workspace_path = "journey__workspace"
     list_display = ("journey", "number", "published_at")
     list_select_related = ("journey",)
     search_fields = ("=journey__public_id", "journey__name")
