@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/journeys
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/9
 
-.PHONY: run test test-sqlite lint format venv
+.PHONY: run test test-sqlite lint format venv chromium
 
 PORT ?= 8000
 
@@ -26,7 +26,14 @@ run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py embedded --port $(PORT)
 
-test: venv
+# Debian's Chromium, which the admin's browser tests drive through Playwright (its own
+# browser download is not used).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q chromium >/dev/null 2>&1 \
+	  || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null) \
+	  || echo "could not install chromium: the browser tests will say so"
+
+test: venv chromium
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -33,6 +34,30 @@ class Workspace(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.public_id})"
+
+
+class WorkspaceMember(models.Model):
+    """A staff user's membership of a workspace: the admin shows a user who is not a
+    superuser only the rows of the workspaces they belong to."""
+
+    # No index of its own: the unique (user, workspace) index starts with it, and the
+    # admin's scoping asks exactly "the workspaces of this user".
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="workspace_memberships",
+        db_index=False,
+    )
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="members")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workspace"], name="workspace_member_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace}"
 
 
 def hash_api_key(raw_key: str) -> str:

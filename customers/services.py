@@ -12,10 +12,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.utils import timezone as django_timezone
 
 from customers.errors import Conflict, InvalidRequest
-from customers.models import ChannelIdentity, Customer, Workspace, normalize_email
+from customers.models import ApiKey, ChannelIdentity, Customer, Workspace, normalize_email
 from customers.signals import customers_changed
 from customers.validators import timezone_names
 
@@ -359,3 +360,9 @@ def customer_erase(*, customer: Customer) -> dict[str, int]:
     """
     _total, per_model = customer.delete()
     return per_model
+
+
+def api_keys_revoke(*, keys: QuerySet[ApiKey]) -> int:
+    """Revoke these keys (those not revoked yet); returns how many were. A revoked key
+    answers 401 from its next request on: authentication reads ``revoked_at``."""
+    return keys.filter(revoked_at__isnull=True).update(revoked_at=django_timezone.now())

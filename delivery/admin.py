@@ -15,8 +15,13 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from customers.admin_scoping import WorkspaceScopedAdmin
+from customers.admin_services import ServiceErrorsAsMessagesAdmin
 from customers.errors import InvalidRequest
+from delivery.consent import subscriptions_update, topic_create
+from delivery.frequency_caps import frequency_cap_create
 from delivery.models import (
+    ALL_TOPICS,
     FrequencyCap,
     Subscription,
     Suppression,
@@ -58,7 +63,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     form = WebhookEndpointForm
     list_display = ("url", "workspace", "enabled", "event_types", "disabled_reason", "created_at")
     list_filter = ("enabled", "workspace")
@@ -122,7 +127,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
+    workspace_path = "endpoint__workspace"
     list_display = (
         "event_type",
         "endpoint",
@@ -162,8 +168,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(admin.ModelAdmin):
-    """Subscription topics: what marketing send steps name and customers unsubscribe from."""
+class TopicAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.ModelAdmin):
+    """Subscription topics: what marketing send steps name and customers unsubscribe from.
+    New ones are made by ``topic_create``, as in the API (its per-workspace limit too)."""
 
     list_display = ("key", "name", "workspace", "default_subscribed", "created_at")
     list_filter = ("default_subscribed",)
@@ -174,18 +181,47 @@ class TopicAdmin(admin.ModelAdmin):
         # Send steps name the key: renaming it would orphan them. The name may change.
         return ("workspace", "key") if obj is not None else ()
 
+    def save_model(self, request: HttpRequest, obj: Topic, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = topic_create(
+            workspace=obj.workspace,
+            key=obj.key,
+            name=obj.name,
+            default_subscribed=obj.default_subscribed,
+        )
+        for field in Topic._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
+
 
 @admin.register(FrequencyCap)
-class FrequencyCapAdmin(admin.ModelAdmin):
-    """At most so many marketing messages per customer, channel and period, across journeys."""
+class FrequencyCapAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.ModelAdmin):
+    """At most so many marketing messages per customer, channel and period, across journeys.
+    New ones are made by ``frequency_cap_create``, as in the API."""
 
     list_display = ("public_id", "workspace", "channel", "limit", "period_seconds")
     list_filter = ("channel",)
     fields = ("workspace", "channel", "limit", "period_seconds")
 
+    def save_model(self, request: HttpRequest, obj: FrequencyCap, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = frequency_cap_create(
+            workspace=obj.workspace,
+            channel=obj.channel,
+            limit=obj.limit,
+            period_seconds=obj.period_seconds,
+        )
+        for field in FrequencyCap._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
+
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
     """Addresses nothing is sent to. Delete a row to allow an address again."""
 
     list_display = ("address", "channel", "reason", "workspace", "created_at")
@@ -201,8 +237,10 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
-    """Customers' choices per topic (blank topic: every marketing message)."""
+class SubscriptionAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.ModelAdmin):
+    """Customers' choices per topic (blank topic: every marketing message), written by
+    ``subscriptions_update`` as the API's: the topic must be one of the customer's
+    workspace, and the workspace is the customer's."""
 
     list_display = ("customer", "topic_or_all", "subscribed", "source", "updated_at")
     list_filter = ("subscribed", "source")
@@ -210,12 +248,23 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_select_related = ("customer",)
     raw_id_fields = ("customer",)
     fields = ("workspace", "customer", "topic", "subscribed", "source", "updated_at")
-    readonly_fields = ("source", "updated_at")
+    readonly_fields = ("workspace", "source", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Subscription | None = None) -> Any:
+        # A row is one customer's choice about one topic: only the choice changes.
+        if obj is not None:
+            return (*self.readonly_fields, "customer", "topic")
+        return self.readonly_fields
 
     @admin.display(description="topic")
     def topic_or_all(self, subscription: Subscription) -> str:
         return subscription.topic or "all"
 
     def save_model(self, request: HttpRequest, obj: Subscription, form: Any, change: bool) -> None:
-        obj.source = "admin"
-        super().save_model(request, obj, form, change)
+        subscriptions_update(
+            customer=obj.customer, changes={obj.topic or ALL_TOPICS: obj.subscribed}, source="admin"
+        )
+        saved = Subscription.objects.get(customer=obj.customer, topic=obj.topic)
+        for field in Subscription._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding = False

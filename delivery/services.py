@@ -34,6 +34,7 @@ from delivery.templating import (
     template_syntax_problem,
     template_variable_paths,
 )
+from delivery.trial_sends import message_send_test
 
 __all__ = [
     "CompiledTemplate",
@@ -48,6 +49,7 @@ __all__ = [
     "message_deliver",
     "message_give_up",
     "message_prepare",
+    "message_send_test",
     "messages_gate",
     "template_compile",
     "template_defaulted_paths",

@@ -9,13 +9,16 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from customers.admin_fields import STRICT_JSON_FIELDS
+from customers.admin_scoping import WorkspaceScopedAdmin
+from customers.admin_services import ServiceErrorsAsMessagesAdmin
+from segments.admin_imports import SegmentImportAdminMixin
 from segments.conditions import condition_problems
 from segments.models import Segment, SegmentMembership
-from segments.services import segment_member_count
+from segments.services import segment_create, segment_member_count
 from segments.signals import segment_members_joined
 
 
@@ -44,10 +47,12 @@ class SegmentForm(forms.ModelForm):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(
+    ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, SegmentImportAdminMixin, admin.ModelAdmin
+):
     formfield_overrides = STRICT_JSON_FIELDS
     form = SegmentForm
-    list_display = ("name", "public_id", "kind", "list_email", "workspace", "created_at")
+    list_display = ("name", "public_id", "kind", "members", "list_email", "workspace", "created_at")
     list_filter = ("kind", "workspace")
     list_select_related = ("workspace",)
     search_fields = ("name", "=public_id", "list_email")
@@ -58,8 +63,42 @@ class SegmentAdmin(admin.ModelAdmin):
             return (*self.readonly_fields, "workspace")
         return ("public_id", "created_at")
 
+    def save_model(
+        self, request: HttpRequest, obj: Segment, form: forms.ModelForm, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # As the API makes them (a dynamic segment reads customer fields only, a list
+        # e-mail is normalised and unique); a refusal comes back as a message.
+        created = segment_create(
+            workspace=obj.workspace,
+            name=obj.name,
+            kind=obj.kind,
+            list_email=obj.list_email,
+            conditions=obj.conditions,
+        )
+        for field in Segment._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
+
     @admin.display(description="members now")
     def member_count(self, obj: Segment) -> int:
+        return segment_member_count(segment=obj)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Segment]:
+        # A static segment's members counted in the list's one query; a dynamic one's
+        # by its condition, per row (a page shows at most list_per_page of them).
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(static_members=Count("memberships", distinct=True))
+        )
+
+    @admin.display(description="members")
+    def members(self, obj: Segment) -> int:
+        if obj.kind == Segment.Kind.STATIC:
+            return obj.static_members
         return segment_member_count(segment=obj)
 
 
@@ -83,7 +122,8 @@ class MembershipForm(forms.ModelForm):
 
 
 @admin.register(SegmentMembership)
-class SegmentMembershipAdmin(admin.ModelAdmin):
+class SegmentMembershipAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
+    workspace_path = "segment__workspace"
     form = MembershipForm
     list_display = ("segment", "customer", "added_at")
     list_filter = ("segment",)

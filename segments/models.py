@@ -94,3 +94,44 @@ class SegmentPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} in {self.segment_id}"
+
+
+class SegmentImport(models.Model):
+    """A CSV of customers added to a static segment, in the background, with progress.
+
+    The file is read when it is uploaded (its problems answered at once); its rows wait
+    here until a task has added them, a chunk at a time, each chunk's counts committed
+    with it, so the page shows progress and a task that dies resumes where it stopped.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="imports")
+    filename = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    #: ``[[line, "external_id" | "email", value], ...]`` to add (emptied when done), and
+    #: how many of them were added so far: where a resumed task goes on.
+    rows = models.JSONField(default=list, blank=True)
+    next_row = models.PositiveIntegerField(default=0)
+    #: Lines of the file with a customer on them, and how many were dealt with so far.
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    added = models.PositiveIntegerField(default=0)
+    already_members = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    #: The first rejected rows: ``[{"line": 12, "value": "...", "reason": "..."}, ...]``.
+    rejected_rows = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"import {self.pk} into {self.segment_id}"
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else self.processed * 100 // self.total

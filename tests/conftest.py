@@ -94,15 +94,19 @@ def admin_client(db):
 
 
 @pytest.fixture
-def staff_client(db):
+def staff_client(workspace):
     """``staff_client("view_journey", ...)``: a logged-in staff user holding only those
-    permissions (codenames), as a marketer with a narrow role is."""
+    permissions (codenames), as a marketer with a narrow role is, and a member of
+    ``workspace`` (the admin shows a user who is not a superuser their workspaces only)."""
     from django.contrib.auth.models import Permission, User
     from django.test import Client
+
+    from customers.models import WorkspaceMember
 
     def login(*codenames: str) -> Client:
         user = User.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
         user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+        WorkspaceMember.objects.create(user=user, workspace=workspace)
         browser = Client()
         browser.force_login(user)
         return browser

@@ -19,9 +19,12 @@ from django.urls import reverse
 from django.utils.safestring import SafeString
 
 from customers.admin_fields import STRICT_JSON_FIELDS
+from customers.admin_scoping import WorkspaceScopedAdmin
 from customers.errors import Conflict, InvalidRequest
 from journeys.admin.display import ReadOnlyAdmin, pretty_json, problem_text
+from journeys.admin.editor import editor_fields_apply
 from journeys.admin.lifecycle import JourneyLifecycleMixin
+from journeys.admin.try_it import TryItAdminMixin
 from journeys.authoring.definition import definition_normalize
 from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.documents import journey_fields_from_definition as fields_from_definition
@@ -59,6 +62,10 @@ class JourneyAdminForm(forms.ModelForm):
     class Meta:
         model = Journey
         fields = ("workspace", *DEFINITION_COLUMNS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        editor_fields_apply(self)  # forms instead of JSON (journeys.admin.editor)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -113,7 +120,7 @@ class JourneyVersionInline(admin.TabularInline):
 
 
 @admin.register(Journey)
-class JourneyAdmin(JourneyLifecycleMixin, admin.ModelAdmin):
+class JourneyAdmin(WorkspaceScopedAdmin, JourneyLifecycleMixin, TryItAdminMixin, admin.ModelAdmin):
     formfield_overrides = STRICT_JSON_FIELDS
     form = JourneyAdminForm
     # What a marketer scans for first, then the ids.
@@ -176,6 +183,7 @@ class JourneyAdmin(JourneyLifecycleMixin, admin.ModelAdmin):
             },
         ),
         ("Steps", {"fields": ("start_step", "steps", "steps_pretty")}),
+        ("Try it", {"fields": ("try_it",)}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
     base_readonly_fields = (
@@ -189,6 +197,7 @@ class JourneyAdmin(JourneyLifecycleMixin, admin.ModelAdmin):
         "publish_check",
         "created_at",
         "updated_at",
+        "try_it",
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Journey]:
@@ -300,7 +309,8 @@ class JourneyAdmin(JourneyLifecycleMixin, admin.ModelAdmin):
 
 
 @admin.register(JourneyVersion)
-class JourneyVersionAdmin(ReadOnlyAdmin):
+class JourneyVersionAdmin(WorkspaceScopedAdmin, ReadOnlyAdmin):
+    workspace_path = "journey__workspace"
     list_display = ("journey", "number", "published_at")
     list_select_related = ("journey",)
     search_fields = ("=journey__public_id", "journey__name")

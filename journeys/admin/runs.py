@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
+from customers.admin_scoping import WorkspaceScopedAdmin
 from delivery.models import Message
 from journeys.admin.display import ReadOnlyAdmin, pretty_json, to_the_second
 from journeys.models import Enrollment, StepRun
@@ -39,7 +40,7 @@ class StepRunInline(admin.TabularInline):
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(ReadOnlyAdmin):
+class EnrollmentAdmin(WorkspaceScopedAdmin, ReadOnlyAdmin):
     list_display = (
         "run_id",
         "journey",

@@ -1,0 +1,33 @@
+"""Admin pages write through the same services as the API, and show their refusals.
+
+A service refuses with a :class:`~customers.errors.DomainError` (a limit reached, a race
+lost to another request), sometimes only once the form has been validated. Raised out of
+``save_model`` it would be a 500 page; here the admin's transaction is rolled back and
+the page comes back with the service's message, as the API would answer it.
+"""
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+
+from customers.errors import DomainError
+
+
+class ServiceErrorsAsMessagesAdmin:
+    """Mix into a ``ModelAdmin`` (before it) whose ``save_model`` calls services."""
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            # The admin runs this in transaction.atomic(): leaving by an exception rolls
+            # back whatever the save had written.
+            return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+        except DomainError as error:
+            self.message_user(request, f"Not saved: {error.message}", messages.ERROR)  # type: ignore[attr-defined]
+            return HttpResponseRedirect(request.get_full_path())
