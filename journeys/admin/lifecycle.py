@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from customers.errors import Conflict, InvalidRequest
@@ -46,6 +46,16 @@ ACTIONS_BY_STATUS = {
     Journey.Status.PAUSED: ("resume", "archive"),
     Journey.Status.ARCHIVED: (),
 }
+
+
+#: Enter in a field submits a form with its first submit button, which would be one of the
+#: lifecycle buttons (Enter in the name field would pause the journey). This one, out of
+#: sight and out of the tab order, comes first and saves, as Enter did before.
+DEFAULT_SAVE = mark_safe(
+    '<button type="submit" name="_save" value="Save" tabindex="-1" aria-hidden="true" '
+    'style="position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden">'
+    "Save</button>"
+)
 
 
 def draft_changes(journey: Journey) -> list[str] | None:
@@ -250,7 +260,8 @@ class JourneyLifecycleMixin:
                 )
             )
         return format_html(
-            '{}<div class="help">These act on the saved journey: save your edits first.</div>',
+            '{}{}<div class="help">These act on the saved journey: save your edits first.</div>',
+            DEFAULT_SAVE,
             format_html_join("", "{}", ((button,) for button in buttons)),
         )
 

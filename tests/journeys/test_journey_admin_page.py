@@ -120,6 +120,16 @@ def test_pause_then_resume_then_archive(admin_client, live_journey):
     assert 'formaction="/admin/journeys/journey/' not in archived.content.decode()
 
 
+def test_enter_in_a_field_still_saves_rather_than_pressing_a_lifecycle_button(
+    admin_client, live_journey
+):
+    page = page_of(admin_client, live_journey)
+
+    form = page[page.index('id="journey_form"') :]
+    first_submit = re.search(r'<(?:button|input) type="submit"[^>]*>', form).group(0)
+    assert 'name="_save"' in first_submit and "formaction" not in first_submit
+
+
 def test_a_refused_transition_is_an_error_message(admin_client, draft):
     response = press(admin_client, draft, "pause")
 
