@@ -15,7 +15,7 @@ from customers.models import Customer
 from journeys.authoring.services import journey_import, journey_publish
 from journeys.entry import tasks
 from journeys.entry.segment_entries import segment_presence_check, segment_presence_reconcile
-from journeys.models import Enrollment
+from journeys.models import Enrollment, Journey
 from segments.models import Segment, SegmentPresence
 from tests.factories import customers_create, journey_definition
 
@@ -25,8 +25,10 @@ PRO = {"field": "customer.plan", "op": "eq", "value": "pro"}
 
 
 def segment_journey(workspace, segment, **entry):
+    named = Journey.objects.filter(workspace=workspace, name__startswith="Welcome to").count()
     document = journey_definition(
-        name=f"Welcome to {segment.name}",
+        # Names are unique in a workspace: a second journey on the segment is "(2)".
+        name=f"Welcome to {segment.name}" + (f" ({named + 1})" if named else ""),
         trigger={"type": "segment", "segment_id": segment.public_id},
         entry=entry or None,
     )
