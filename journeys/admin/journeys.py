@@ -24,6 +24,7 @@ from customers.errors import Conflict, InvalidRequest
 from journeys.admin.display import ReadOnlyAdmin, pretty_json, problem_text
 from journeys.admin.editor import editor_fields_apply
 from journeys.admin.lifecycle import JourneyLifecycleMixin
+from journeys.admin.stats import StatsAdminMixin
 from journeys.admin.try_it import TryItAdminMixin
 from journeys.authoring.definition import definition_normalize
 from journeys.authoring.documents import definition_from_journey
@@ -120,7 +121,9 @@ class JourneyVersionInline(admin.TabularInline):
 
 
 @admin.register(Journey)
-class JourneyAdmin(WorkspaceScopedAdmin, JourneyLifecycleMixin, TryItAdminMixin, admin.ModelAdmin):
+class JourneyAdmin(
+    StatsAdminMixin, WorkspaceScopedAdmin, JourneyLifecycleMixin, TryItAdminMixin, admin.ModelAdmin
+):
     formfield_overrides = STRICT_JSON_FIELDS
     form = JourneyAdminForm
     # What a marketer scans for first, then the ids.
@@ -144,6 +147,7 @@ class JourneyAdmin(WorkspaceScopedAdmin, JourneyLifecycleMixin, TryItAdminMixin,
     fieldsets = (
         (None, {"fields": ("workspace", "public_id", "name", "status", "lifecycle")}),
         ("Picture and publish check", {"fields": ("journey_graph", "publish_check")}),
+        ("Runs", {"fields": ("run_stats",)}),
         (
             "Trigger",
             {
@@ -175,10 +179,8 @@ class JourneyAdmin(WorkspaceScopedAdmin, JourneyLifecycleMixin, TryItAdminMixin,
             {
                 "fields": ("controls",),
                 "description": (
-                    'JSON with any of: "sender" {"name", "email"}; "send_window" '
-                    '{"days": ["mon", ...], "start": "09:00", "end": "17:00", "outside": '
-                    '"wait" or "skip"}; "exit" {"events": [{"event", "condition"}], '
-                    '"segment_id"}; "goal" {"event", "condition", "within_seconds"}.'
+                    "Who e-mails are from, when messages may go out (in each customer's "
+                    "time zone), what ends a run early, and what counts as a conversion."
                 ),
             },
         ),
@@ -187,6 +189,7 @@ class JourneyAdmin(WorkspaceScopedAdmin, JourneyLifecycleMixin, TryItAdminMixin,
         ("History", {"fields": ("created_at", "updated_at")}),
     )
     base_readonly_fields = (
+        "run_stats",
         "public_id",
         "webhook_url",
         "status",

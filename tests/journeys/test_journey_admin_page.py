@@ -315,3 +315,30 @@ def test_runs_are_called_runs_and_their_times_show_to_the_second(
     assert "Steps of this run" in detail
     finished = timezone.localtime(entered + datetime.timedelta(seconds=3))
     assert finished.strftime("%Y-%m-%d %H:%M:%S") in detail
+
+
+def test_the_page_counts_runs_and_what_each_step_did(admin_client, workspace, ada, grace):
+    from tests.factories import journey_create
+
+    journey = journey_create(
+        workspace,
+        name="Counted",
+        steps=[{"key": "hello", "type": "send", "channel": "sms", "body": "x", "next": None}],
+    )
+    now = timezone.now()
+    for customer, state, outcome in ((ada, "completed", "sent"), (grace, "active", "")):
+        run = Enrollment.objects.create(
+            workspace=workspace, journey=journey, version=journey.live_version,
+            customer=customer, state=state, current_step="hello", entered_at=now,
+            converted_at=now if customer == ada else None,
+        )  # fmt: skip
+        StepRun.objects.create(
+            enrollment=run, step_key="hello", step_type="send", started_at=now, outcome=outcome
+        )
+    Journey.objects.filter(pk=journey.pk).update(status="live")
+
+    text = admin_client.get(f"/admin/journeys/journey/{journey.pk}/change/").content.decode()
+
+    assert "<td>2</td><td>1</td><td>1</td>" in text  # entered, active, completed
+    assert "1 (50%)" in text  # converted
+    assert "sent: 1" in text and "in progress: 1" in text
