@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -281,7 +282,7 @@ class CustomerAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.Mo
     list_filter = ("status", "workspace", "created_at")
     list_select_related = ("workspace",)
     search_fields = ("=public_id", "=external_id", "email")
-    readonly_fields = ("public_id", "created_at", "updated_at")
+    readonly_fields = ("public_id", "journeys_and_messages", "created_at", "updated_at")
     fields = (
         "workspace",
         "public_id",
@@ -291,10 +292,25 @@ class CustomerAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.Mo
         "status",
         "timezone",
         "attributes",
+        "journeys_and_messages",
         "created_at",
         "updated_at",
     )
     inlines = (ChannelIdentityInline, TenantProfileInline)
+
+    @admin.display(description="runs and messages")
+    def journeys_and_messages(self, customer: Customer) -> str:
+        """Links to this customer's runs and messages (their own pages, which list them
+        newest first; named by URL, as customers knows nothing of journeys)."""
+        if customer.pk is None:
+            return "-"
+        query = f"?customer__id__exact={customer.pk}"
+        return format_html(
+            '<a href="{}{}">Runs</a> · <a href="{}{}">Messages</a>',
+            reverse("admin:journeys_enrollment_changelist"), query,
+            reverse("admin:delivery_message_changelist"), query,
+        )  # fmt: skip
+
     show_full_result_count = False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Customer | None = None) -> tuple:

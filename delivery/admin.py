@@ -14,6 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 
 from customers.admin_scoping import WorkspaceScopedAdmin
 from customers.admin_services import ServiceErrorsAsMessagesAdmin
@@ -23,6 +24,7 @@ from delivery.frequency_caps import frequency_cap_create
 from delivery.models import (
     ALL_TOPICS,
     FrequencyCap,
+    Message,
     Subscription,
     Suppression,
     Topic,
@@ -268,3 +270,34 @@ class SubscriptionAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admi
         for field in Subscription._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
         obj._state.adding = False
+
+
+@admin.register(Message)
+class MessageAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
+    """Every message written: what it said, to whom, and what became of it. History: read
+    only."""
+
+    list_display = (
+        "public_id", "customer", "channel", "status", "subject", "step_key", "created_at",
+        "sent_at",
+    )  # fmt: skip
+    list_filter = ("status", "channel", "transactional")
+    search_fields = ("=public_id", "=recipient", "=run_public_id", "=provider_message_id")
+    list_select_related = ("customer",)
+    raw_id_fields = ("customer",)
+    show_full_result_count = False
+    fields = ("rendered",)
+    readonly_fields = ("rendered",)
+
+    @admin.display(description="message")
+    def rendered(self, message: Message) -> str:
+        return render_to_string("admin/delivery/messages_rendered.html", {"messages": [message]})
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
