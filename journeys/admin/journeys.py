@@ -23,6 +23,7 @@ from customers.admin_scoping import WorkspaceScopedAdmin
 from customers.errors import Conflict, InvalidRequest
 from journeys.admin.display import ReadOnlyAdmin, pretty_json, problem_text
 from journeys.admin.editor import editor_fields_apply
+from journeys.admin.json_io import JsonAdminMixin
 from journeys.admin.lifecycle import JourneyLifecycleMixin
 from journeys.admin.stats import StatsAdminMixin
 from journeys.admin.try_it import TryItAdminMixin
@@ -122,7 +123,12 @@ class JourneyVersionInline(admin.TabularInline):
 
 @admin.register(Journey)
 class JourneyAdmin(
-    StatsAdminMixin, WorkspaceScopedAdmin, JourneyLifecycleMixin, TryItAdminMixin, admin.ModelAdmin
+    JsonAdminMixin,
+    StatsAdminMixin,
+    WorkspaceScopedAdmin,
+    JourneyLifecycleMixin,
+    TryItAdminMixin,
+    admin.ModelAdmin,
 ):
     formfield_overrides = STRICT_JSON_FIELDS
     form = JourneyAdminForm
@@ -184,11 +190,12 @@ class JourneyAdmin(
                 ),
             },
         ),
-        ("Steps", {"fields": ("start_step", "steps", "steps_pretty")}),
+        ("Steps", {"fields": ("start_step", "steps", "steps_pretty", "as_json")}),
         ("Try it", {"fields": ("try_it",)}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
     base_readonly_fields = (
+        "as_json",
         "run_stats",
         "public_id",
         "webhook_url",
