@@ -25,6 +25,7 @@ from journeys.admin.display import ReadOnlyAdmin, pretty_json, problem_text
 from journeys.admin.editor import editor_fields_apply
 from journeys.admin.json_io import JsonAdminMixin
 from journeys.admin.lifecycle import JourneyLifecycleMixin
+from journeys.admin.message_previews import MessagePreviewsMixin
 from journeys.admin.stats import StatsAdminMixin
 from journeys.admin.try_it import TryItAdminMixin
 from journeys.authoring.definition import definition_normalize
@@ -123,6 +124,7 @@ class JourneyVersionInline(admin.TabularInline):
 
 @admin.register(Journey)
 class JourneyAdmin(
+    MessagePreviewsMixin,
     JsonAdminMixin,
     StatsAdminMixin,
     WorkspaceScopedAdmin,
@@ -190,11 +192,15 @@ class JourneyAdmin(
                 ),
             },
         ),
-        ("Steps", {"fields": ("start_step", "steps", "steps_pretty", "as_json")}),
+        (
+            "Steps",
+            {"fields": ("start_step", "steps", "message_previews", "steps_pretty", "as_json")},
+        ),
         ("Try it", {"fields": ("try_it",)}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
     base_readonly_fields = (
+        "message_previews",
         "as_json",
         "run_stats",
         "public_id",

@@ -342,3 +342,26 @@ def test_the_page_counts_runs_and_what_each_step_did(admin_client, workspace, ad
     assert "<td>2</td><td>1</td><td>1</td>" in text  # entered, active, completed
     assert "1 (50%)" in text  # converted
     assert "sent: 1" in text and "in progress: 1" in text
+
+
+def test_the_page_renders_each_message_of_the_saved_draft(admin_client, workspace, ada):
+    from tests.factories import journey_create
+
+    journey = journey_create(
+        workspace,
+        name="Previewed",
+        trigger={"schema": [{"name": "plan", "type": "string"}]},
+        steps=[
+            {"key": "hi", "type": "send", "channel": "email",
+             "subject": "Hi {{ customer.first_name }}",
+             "html": "<h1>{{ data.plan }} &amp; more</h1>", "next": "oops"},
+            {"key": "oops", "type": "send", "channel": "email", "subject": "{{ data.nope }}",
+             "body": "x", "next": None},
+        ],
+    )  # fmt: skip
+
+    text = admin_client.get(f"/admin/journeys/journey/{journey.pk}/change/").content.decode()
+
+    assert "Subject:</strong> Hi Ada" in text
+    assert 'srcdoc="&lt;h1&gt;text &amp;amp; more&lt;/h1&gt;"' in text
+    assert "data.nope is undefined" in text
