@@ -47,12 +47,30 @@ def _text(title: str, help_text: str = "", **extra: Any) -> dict[str, Any]:
 
 
 def _target(title: str, help_text: str = "") -> dict[str, Any]:
-    return _text(
+    schema = _text(
         title,
         help_text
         or "The key of the step to go to; empty: the next step in the list "
-        "(the run completes after the last one).",
+        "(the run completes after the last one); (end): the run completes here.",
     )
+    schema[_TARGET_MARK] = True
+    return schema
+
+
+#: Marks the fields that name a step, whose help then lists the journey's step keys.
+_TARGET_MARK = "targetsStep"
+
+
+def _with_step_keys(schema: Any, keys: list[str]) -> Any:
+    """``schema`` with the journey's step keys named in the help of every "go to" field."""
+    if isinstance(schema, list):
+        return [_with_step_keys(item, keys) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    copied = {name: _with_step_keys(value, keys) for name, value in schema.items()}
+    if copied.pop(_TARGET_MARK, False) and keys:
+        copied["helpText"] = f"{copied.get('helpText', '')} Steps: {', '.join(keys)}."
+    return copied
 
 
 def _duration(title: str) -> dict[str, Any]:
@@ -699,8 +717,13 @@ def editor_fields_apply(form: forms.ModelForm) -> None:
         current = form.fields.get(name)
         if current is None:  # read-only on this page (a live journey's published columns)
             continue
+        if name == "steps":
+            keys = [step.get("key") for step in form.initial.get("steps") or ()
+                    if isinstance(step, dict) and step.get("key")]  # fmt: skip
+        else:
+            keys = []
         field = EditorField(
-            schema=schema,
+            schema=_with_step_keys(schema, keys),
             to_editor=to_editor,
             from_editor=from_editor,
             label=current.label,
