@@ -186,6 +186,16 @@ STEP_SCHEMAS = [
         "method": {"type": "string", "title": "Method", "default": "POST",
                    "choices": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
         "url": _text("URL", "Liquid allowed"),
+        "headers": {"type": "array", "title": "Headers", "items": {
+            "type": "object", "properties": {
+                "name": _text("Name"), "value": _text("Value", "Liquid allowed"),
+            },
+        }},
+        "body": _text("Body", "JSON or text; Liquid allowed", widget="textarea"),
+        "next": _target("Then go to"),
+    }),
+    _step("send_webhook", "Send to a webhook URL (a message)", {
+        "url": _text("URL", "Liquid allowed"),
         "body": _text("Body", "JSON or text; Liquid allowed", widget="textarea"),
         "next": _target("Then go to"),
     }),
@@ -234,6 +244,60 @@ TRIGGER_SCHEMA_SCHEMA: dict[str, Any] = {
     },
 }
 
+TRIGGER_OPTIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Webhook and segment triggers",
+    "properties": {
+        "identify_by": {
+            "type": "string", "title": "Webhook: the customer is named by", "default": "",
+            "choices": _choices({"": "(not a webhook trigger)", "email": "an e-mail address",
+                                 "external_id": "an external id"}),
+        },
+        "identify_path": _text("…found in the body at", "e.g. data.object.customer_email"),
+        "signature": {
+            "type": "string", "title": "Webhook: signature checked", "default": "",
+            "choices": _choices({"": "none", "standard": "Standard Webhooks",
+                                 "stripe": "Stripe"}),
+        },
+        "create_customers": {"type": "boolean", "title": "Webhook: create unknown customers",
+                             "default": True},
+        "segment_id": _text("Segment trigger: the segment (seg_...)",
+                            "Customers who join it enter the journey"),
+    },
+}  # fmt: skip
+
+
+def trigger_options_to_editor(options: Any) -> dict[str, Any] | None:
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        return None
+    if "identify_by" in options:  # in the editor's shape already
+        return options
+    identify = options.get("identify") or {}
+    if not isinstance(identify, dict) or len(identify) > 1:
+        return None
+    ((by, path),) = identify.items() if identify else (("", ""),)
+    return {
+        "identify_by": by, "identify_path": path or "", "signature": options.get("signature") or "",
+        "create_customers": options.get("create_customers", True) is not False,
+        "segment_id": options.get("segment_id") or "",
+    }  # fmt: skip
+
+
+def trigger_options_from_editor(value: Any) -> Any:
+    """The trigger's own fields; the form then keeps those of its trigger type."""
+    if not isinstance(value, dict) or "identify_by" not in value:
+        return value
+    by, path = value.get("identify_by") or "", (value.get("identify_path") or "").strip()
+    return {
+        "identify": {by: path} if by and path else None,
+        "signature": value.get("signature") or None,
+        "create_customers": value.get("create_customers") is not False,
+        "segment_id": (value.get("segment_id") or "").strip() or None,
+    }
+
+
 CONTROLS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "title": "Sender, quiet hours, exit and goal",
@@ -260,9 +324,13 @@ CONTROLS_SCHEMA: dict[str, Any] = {
             },
         },
         "exit_events": {"type": "array", "title": "Exit when the customer does",
-                        "items": _text("Event name")},
+                        "items": {"type": "object", "properties": {
+                            "event": _text("Event name"),
+                            "condition": {**CONDITION_SCHEMA, "title": "…and (optional)"},
+                        }}},
         "exit_segment_id": _text("Exit when the customer joins segment", "Its id, seg_..."),
         "goal_event": _text("Goal: the run converts when the customer does", "An event name"),
+        "goal_condition": {**CONDITION_SCHEMA, "title": "…and (optional)"},
         "goal_within": _duration("…within"),
     },
 }  # fmt: skip
@@ -395,6 +463,7 @@ _PLAIN = {
     "delay_until": ("until",),
     "wait_for_event": ("event",),
     "webhook": ("method", "url"),
+    "send_webhook": ("url",),
     "throttle": ("limit", "scope"),
     "repeat": ("to", "times"),
 }
@@ -420,8 +489,6 @@ def steps_to_editor(steps: Any) -> list[dict[str, Any]] | None:
     for index, step in enumerate(steps):
         following = steps[index + 1]["key"] if index + 1 < len(steps) else None
         kind = _kind(step)
-        if kind == "send_webhook":
-            return None  # a send to a webhook URL: the JSON view shows it
         row: dict[str, Any] = {"kind": kind, "key": step["key"]}
         for name in _PLAIN.get(kind, ()):
             row[name] = step.get(name) if step.get(name) is not None else ""
@@ -444,12 +511,12 @@ def steps_to_editor(steps: Any) -> list[dict[str, Any]] | None:
         elif kind == "wait_for_event":
             row["timeout"] = _duration_to_editor(step["timeout_seconds"])
             row["matched"], row["timeout_next"] = step["matched"] or "", step["timeout"] or ""
-        elif kind == "webhook":
-            row["body"] = step["body"] if isinstance(step["body"], str) or step["body"] is None \
-                else json.dumps(step["body"], indent=2)  # fmt: skip
-            row["body"] = row["body"] or ""
-            if step.get("headers"):
-                return None  # headers: the JSON view shows them
+        elif kind in ("webhook", "send_webhook"):
+            row["body"] = _body_to_editor(step.get("body"))
+            if kind == "webhook":
+                row["headers"] = [
+                    {"name": name, "value": value} for name, value in step["headers"].items()
+                ]
         elif kind == "update_customer":
             row["set"] = [
                 {"attribute": name, "value": value if isinstance(value, str) else json.dumps(value)}
@@ -528,21 +595,24 @@ def _step_from_editor(row: dict[str, Any], following: str | None) -> dict[str, A
             timeout=_target_from_editor(row.get("timeout_next"), None, linear=False),
         )
     elif kind == "webhook":
-        body = row.get("body") or None
-        if isinstance(body, str):
-            try:
-                parsed = json.loads(body)
-            except ValueError:
-                parsed = body
-            body = parsed if isinstance(parsed, dict | list) else body
+        headers = {
+            (pair.get("name") or "").strip(): pair.get("value") or ""
+            for pair in row.get("headers") or []
+            if (pair.get("name") or "").strip()
+        }
         step.update(
             type="webhook",
             method=plain["method"] or "POST",
             url=plain["url"],
-            headers={},
-            body=body,
+            headers=headers,
+            body=_body_from_editor(row.get("body")),
             next=then,
         )
+    elif kind == "send_webhook":
+        step.update(
+            type="send", channel="webhook", url=plain["url"],
+            body=_body_from_editor(row.get("body")), next=then,
+        )  # fmt: skip
     elif kind == "update_customer":
         values = {}
         for pair in row.get("set") or []:
@@ -564,6 +634,25 @@ def _step_from_editor(row: dict[str, Any], following: str | None) -> dict[str, A
     else:
         step["type"] = kind
     return step
+
+
+def _body_to_editor(body: Any) -> str:
+    """A webhook body as text: JSON pretty-printed, a Liquid string as it is."""
+    if body is None:
+        return ""
+    return body if isinstance(body, str) else json.dumps(body, indent=2)
+
+
+def _body_from_editor(text: Any) -> Any:
+    """The text of a webhook body read back: JSON (an object or a list) stays JSON, whose
+    string leaves are Liquid; anything else is one Liquid string."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text
+    return parsed if isinstance(parsed, dict | list) else text
 
 
 def _scalar(text: str) -> Any:
@@ -612,9 +701,14 @@ def controls_to_editor(controls: Any) -> dict[str, Any] | None:
         return controls
     exit_rules = controls.get("exit") or {"events": [], "segment_id": None}
     goal = controls.get("goal")
-    if any(rule.get("condition") for rule in exit_rules.get("events") or ()) or (
-        goal and goal.get("condition")
-    ):
+    exit_events = []
+    for rule in exit_rules.get("events") or ():
+        condition = condition_to_editor(rule.get("condition"))
+        if condition is None:
+            return None  # nested groups: the JSON view shows them
+        exit_events.append({"event": rule["event"], "condition": condition})
+    goal_condition = condition_to_editor((goal or {}).get("condition"))
+    if goal_condition is None:
         return None
     sender = controls.get("sender") or {}
     window = controls.get("send_window")
@@ -622,9 +716,10 @@ def controls_to_editor(controls: Any) -> dict[str, Any] | None:
         "sender_name": sender.get("name") or "",
         "sender_email": sender.get("email") or "",
         "quiet_hours": {"enabled": window is not None, **(window or {})},
-        "exit_events": [rule["event"] for rule in exit_rules.get("events") or ()],
+        "exit_events": exit_events,
         "exit_segment_id": exit_rules.get("segment_id") or "",
         "goal_event": (goal or {}).get("event") or "",
+        "goal_condition": goal_condition,
         "goal_within": _duration_to_editor((goal or {}).get("within_seconds")),
     }
 
@@ -644,13 +739,23 @@ def controls_from_editor(value: Any) -> Any:
             "days": window.get("days") or None, "start": window.get("start"),
             "end": window.get("end"), "outside": window.get("outside") or "wait",
         }  # fmt: skip
-    events = [name.strip() for name in value.get("exit_events") or [] if (name or "").strip()]
+    events = []
+    for rule in value.get("exit_events") or []:
+        rule = rule if isinstance(rule, dict) else {"event": rule}  # a bare name
+        if (rule.get("event") or "").strip():
+            event = {"event": rule["event"].strip()}
+            condition = condition_from_editor(rule.get("condition"))
+            if condition is not None:
+                event["condition"] = condition
+            events.append(event)
     segment = (value.get("exit_segment_id") or "").strip() or None
     if events or segment:
-        controls["exit"] = {"events": [{"event": name} for name in events], "segment_id": segment}
+        controls["exit"] = {"events": events, "segment_id": segment}
     if (value.get("goal_event") or "").strip():
         within = _duration_from_editor(value.get("goal_within"))
+        condition = condition_from_editor(value.get("goal_condition"))
         controls["goal"] = {"event": value["goal_event"].strip(),
+                            **({"condition": condition} if condition is not None else {}),
                             **({"within_seconds": within} if within else {})}  # fmt: skip
     return controls
 
@@ -694,6 +799,11 @@ class EditorField(StrictJSONFormField):
 EDITED_COLUMNS: dict[str, tuple[dict[str, Any], Callable, Callable]] = {
     "trigger_schema": (TRIGGER_SCHEMA_SCHEMA, trigger_schema_to_editor, trigger_schema_from_editor),
     "trigger_conditions": (CONDITION_SCHEMA, condition_to_editor, condition_from_editor),
+    "trigger_options": (
+        TRIGGER_OPTIONS_SCHEMA,
+        trigger_options_to_editor,
+        trigger_options_from_editor,
+    ),
     "entry_conditions": (CONDITION_SCHEMA, condition_to_editor, condition_from_editor),
     "controls": (CONTROLS_SCHEMA, controls_to_editor, controls_from_editor),
     "steps": (STEPS_SCHEMA, steps_to_editor, steps_from_editor),
@@ -702,6 +812,7 @@ EDITED_COLUMNS: dict[str, tuple[dict[str, Any], Callable, Callable]] = {
 HELP = {
     "trigger_schema": "The payload fields a trigger call brings; a required one must be sent.",
     "trigger_conditions": "A trigger whose payload does not meet these starts no run.",
+    "trigger_options": "Only for a webhook or a segment trigger.",
     "entry_conditions": "Checked at entry against the customer and the payload.",
     "controls": "Who e-mails are from, when messages may go out, what ends a run early, "
     "and what counts as a conversion.",

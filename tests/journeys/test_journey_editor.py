@@ -40,7 +40,10 @@ EVERY_FORM_STEP = [
     {"key": "split", "type": "split",
      "paths": [{"percentage": 50, "next": "hook"}, {"percentage": 50, "next": None}]},
     {"key": "hook", "type": "webhook", "method": "POST", "url": "https://x.test/{{ run_id }}",
-     "headers": {}, "body": {"run": "{{ run_id }}"}, "next": "tag"},
+     "headers": {"Authorization": "Bearer {{ tenant.token }}"}, "body": {"run": "{{ run_id }}"},
+     "next": "ping"},
+    {"key": "ping", "type": "send", "channel": "webhook", "url": "https://x.test/ping",
+     "body": "plain {{ run_id }}", "next": "tag"},
     {"key": "tag", "type": "update_customer", "set": {"vip": True, "tier": "gold", "n": 3},
      "next": "waitopen"},
     {"key": "waitopen", "type": "wait_for_event", "event": "email.opened",
@@ -106,8 +109,13 @@ def test_trigger_fields_and_controls_read_back_unchanged():
         "sender": {"name": "Acme", "email": "hello@acme.test"},
         "send_window": {"days": ["mon", "fri"], "start": "09:00", "end": "17:00",
                         "outside": "skip"},
-        "exit": {"events": [{"event": "Order Completed"}], "segment_id": "seg_1"},
-        "goal": {"event": "Upgraded", "within_seconds": 604800},
+        "exit": {"events": [{"event": "Order Completed",
+                             "condition": {"field": "event.properties.cart", "op": "eq",
+                                           "value_from": "data.cart"}},
+                            {"event": "Unsubscribed"}],
+                 "segment_id": "seg_1"},
+        "goal": {"event": "Upgraded", "within_seconds": 604800,
+                 "condition": {"field": "event.properties.plan", "op": "eq", "value": "pro"}},
     }  # fmt: skip
 
     assert trigger_schema_from_editor(trigger_schema_to_editor(schema)) == schema
@@ -158,3 +166,19 @@ def test_a_marketer_saves_a_journey_written_in_the_forms(admin_client, workspace
     page = admin_client.get(f"/admin/journeys/journey/{journey.pk}/change/").content.decode()
     assert "jsonform" in page
     assert "Steps: welcome, wait, plan, pro." in page  # every "go to" names the keys
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"identify": {"email": "data.object.email"}, "signature": "stripe",
+         "create_customers": False, "segment_id": None},
+        {"identify": None, "signature": None, "create_customers": True, "segment_id": "seg_9"},
+    ],
+)  # fmt: skip
+def test_the_triggers_own_fields_read_back_unchanged(options):
+    from journeys.admin.editor import trigger_options_from_editor, trigger_options_to_editor
+
+    editor = trigger_options_to_editor(options)
+
+    assert trigger_options_from_editor(json.loads(json.dumps(editor))) == options
