@@ -2,6 +2,8 @@
 saved draft sends, for one of the workspace's customers and the trigger's sample
 payload. (The Try it page renders them for any customer and payload.)"""
 
+import json
+
 from django.contrib import admin
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
@@ -29,5 +31,5 @@ class MessagePreviewsMixin:
         previews = preview_messages(journey=journey, customer=customer, payload=payload)
         return render_to_string(
             "admin/journeys/journey/message_previews.html",
-            {"previews": previews, "customer": customer, "payload": payload},
+            {"previews": previews, "customer": customer, "payload": json.dumps(payload)},
         )
