@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.admin_scoping import WorkspaceScopedAdmin
-from customers.admin_services import ServiceErrorsAsMessagesAdmin
+from customers.admin_services import ServiceErrorsAsMessagesAdmin, row_adopt
 from customers.errors import DomainError
 from customers.models import (
     ApiKey,
@@ -199,10 +199,7 @@ class ApiKeyAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
         api_key.rate_limit_per_minute = obj.rate_limit_per_minute
         api_key.trigger_rate_limit_per_minute = obj.trigger_rate_limit_per_minute
         api_key.save(update_fields=["rate_limit_per_minute", "trigger_rate_limit_per_minute"])
-        for field in ApiKey._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(api_key, field.attname))
-        obj._state.adding = False
-        obj._state.db = api_key._state.db
+        row_adopt(obj, api_key)
         self.message_user(
             request,
             f"New API key {api_key.name!r}: {raw_key} - copy it now, it will not be shown again.",
@@ -346,10 +343,7 @@ class CustomerAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.Mo
                 status=data["status"],
             )
         # Adopt the service's row, so inlines, the redirect and the log entry use it.
-        for field in Customer._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(saved, field.attname))
-        obj._state.adding = False
-        obj._state.db = saved._state.db
+        row_adopt(obj, saved)
 
 
 @admin.register(ChannelIdentity)

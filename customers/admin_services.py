@@ -9,6 +9,7 @@ the page comes back with the service's message, as the API would answer it.
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from customers.errors import DomainError
@@ -31,3 +32,12 @@ class ServiceErrorsAsMessagesAdmin:
         except DomainError as error:
             self.message_user(request, f"Not saved: {error.message}", messages.ERROR)  # type: ignore[attr-defined]
             return HttpResponseRedirect(request.get_full_path())
+
+
+def row_adopt(obj: Model, created: Model) -> None:
+    """Make the admin's unsaved ``obj`` the row a service just created (``created``), so
+    the admin goes on (its log entry, its redirect) with the row that exists."""
+    for field in type(created)._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(created, field.attname))
+    obj._state.adding = False
+    obj._state.db = created._state.db

@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 
 from customers.admin_scoping import WorkspaceScopedAdmin
-from customers.admin_services import ServiceErrorsAsMessagesAdmin
+from customers.admin_services import ServiceErrorsAsMessagesAdmin, row_adopt
 from customers.errors import InvalidRequest
 from delivery.consent import subscriptions_update, topic_create
 from delivery.frequency_caps import frequency_cap_create
@@ -193,9 +193,7 @@ class TopicAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.Model
             name=obj.name,
             default_subscribed=obj.default_subscribed,
         )
-        for field in Topic._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(created, field.attname))
-        obj._state.adding = False
+        row_adopt(obj, created)
 
 
 @admin.register(FrequencyCap)
@@ -217,9 +215,7 @@ class FrequencyCapAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admi
             limit=obj.limit,
             period_seconds=obj.period_seconds,
         )
-        for field in FrequencyCap._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(created, field.attname))
-        obj._state.adding = False
+        row_adopt(obj, created)
 
 
 @admin.register(Suppression)

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 
 from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.admin_scoping import WorkspaceScopedAdmin
-from customers.admin_services import ServiceErrorsAsMessagesAdmin
+from customers.admin_services import ServiceErrorsAsMessagesAdmin, row_adopt
 from segments.admin_imports import SegmentImportAdminMixin
 from segments.conditions import condition_problems
 from segments.models import Segment, SegmentMembership
@@ -78,9 +78,7 @@ class SegmentAdmin(
             list_email=obj.list_email,
             conditions=obj.conditions,
         )
-        for field in Segment._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(created, field.attname))
-        obj._state.adding = False
+        row_adopt(obj, created)
 
     @admin.display(description="members now")
     def member_count(self, obj: Segment) -> int:
