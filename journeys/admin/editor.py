@@ -310,8 +310,8 @@ CONTROLS_SCHEMA: dict[str, Any] = {
             "properties": {
                 "enabled": {"type": "boolean", "title": "Keep messages to a time window"},
                 "days": {
-                    "type": "array", "title": "Days", "widget": "multiselect",
-                    "items": {"type": "string", "choices": _choices(
+                    "type": "array", "title": "Days (none: every day)",
+                    "items": {"type": "string", "widget": "multiselect", "choices": _choices(
                         {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday",
                          "thu": "Thursday", "fri": "Friday", "sat": "Saturday",
                          "sun": "Sunday"})},
