@@ -113,6 +113,10 @@ def test_a_marketer_builds_publishes_triggers_and_follows_the_welcome_series(
     field(steps, "0§key").fill("welcome")
     field(steps, "0§subject").fill("Welcome, {{ customer.first_name }}")
     field(steps, "0§body").fill("Thanks for choosing {{ data.plan }}.")
+    field(steps, "0§html").fill("<h1>Welcome!</h1><p>Thanks for choosing {{ data.plan }}.</p>")
+    preview = page.locator("#html-previews iframe.html-body-preview").first
+    assert "<h1>Welcome!</h1>" in preview.get_attribute("srcdoc")  # drawn as it is typed
+    assert preview.content_frame.locator("h1").inner_text() == "Welcome!"
     field(steps, "0§transactional").check()
     add_step(steps, 1, "Wait")
     field(steps, "1§key").fill("wait")
