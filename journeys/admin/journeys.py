@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 
 from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.admin_scoping import WorkspaceScopedAdmin
+from customers.admin_services import ServiceErrorsAsMessagesAdmin, row_adopt
 from customers.errors import Conflict, InvalidRequest
 from journeys.admin.display import ReadOnlyAdmin, pretty_json, problem_text
 from journeys.admin.editor import editor_fields_apply
@@ -33,10 +34,12 @@ from journeys.authoring.documents import definition_from_journey
 from journeys.authoring.documents import journey_fields_from_definition as fields_from_definition
 from journeys.authoring.services import (
     journey_archive,
+    journey_import,
     journey_name_check,
     journey_pause,
     journey_publish,
     journey_publish_check,
+    journey_update,
 )
 from journeys.models import Enrollment, Journey, JourneyVersion
 
@@ -124,6 +127,7 @@ class JourneyVersionInline(admin.TabularInline):
 
 @admin.register(Journey)
 class JourneyAdmin(
+    ServiceErrorsAsMessagesAdmin,
     MessagePreviewsMixin,
     JsonAdminMixin,
     StatsAdminMixin,
@@ -235,6 +239,15 @@ class JourneyAdmin(
                 runs_active=Coalesce(Subquery(active), 0),
             )
         )
+
+    def save_model(self, request: HttpRequest, obj: Journey, form: Any, change: bool) -> None:
+        """Through the API's services: the form has checked the document; the services
+        write it (a draft, the name unique in the workspace, an archived one refused)."""
+        document = definition_from_journey(obj)
+        if change:
+            row_adopt(obj, journey_update(journey=obj, document=document))
+        else:
+            row_adopt(obj, journey_import(workspace=obj.workspace, document=document))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Journey | None = None) -> Any:
         if obj is not None and obj.status == Journey.Status.ARCHIVED:
