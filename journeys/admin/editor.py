@@ -820,10 +820,29 @@ HELP = {
 }
 
 
+#: Plain-language help for the journey's other fields.
+FIELD_HELP = {
+    "trigger_type": "api: your application calls the trigger API; event: a tracked event "
+    "starts it; webhook: another product posts to its URL; segment: joining a segment.",
+    "trigger_event": "Event triggers only: the event's name, e.g. Order Completed.",
+    "allow_reentry": "Unticked: a customer goes through this journey once, ever.",
+    "max_entries_per_customer": "With re-entry: how many completed runs a customer may "
+    "have (empty: no limit).",
+    "reentry_cooldown_seconds": "With re-entry: seconds to wait after a completed run "
+    "before the customer may enter again.",
+    "restart_active": "With re-entry: a customer triggered again while in the journey "
+    "starts over (unticked: the trigger is refused until the run ends).",
+    "cancellation_key": "Optional: a key to cancel runs by, e.g. order-{{ data.order_id }}.",
+    "start_step": "Empty: the first step.",
+}
+
+
 def editor_fields_apply(form: forms.ModelForm) -> None:
     """Replace the form's JSON fields of these columns by the editor's forms; a value
-    the forms cannot show (nested condition groups, headers on a webhook...) is edited
-    as JSON, as before."""
+    the forms cannot show (nested condition groups) is edited as JSON, as before."""
+    for name, text in FIELD_HELP.items():
+        if name in form.fields and not form.fields[name].help_text:
+            form.fields[name].help_text = text
     for name, (schema, to_editor, from_editor) in EDITED_COLUMNS.items():
         current = form.fields.get(name)
         if current is None:  # read-only on this page (a live journey's published columns)
