@@ -18,13 +18,30 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.filters import RelatedFieldListFilter
-from django.core.exceptions import FieldDoesNotExist
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.forms import ModelChoiceField
 from django.http import Http404, HttpRequest
 
 from customers.models import Workspace, WorkspaceMember
+
+
+class ScopedRawIdWidget(ForeignKeyRawIdWidget):
+    """A raw-id box that names its row only if the row is one of ``queryset``'s."""
+
+    def __init__(self, *args: Any, queryset: QuerySet, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queryset = queryset
+
+    def label_and_url_for_value(self, value: Any) -> tuple[str, str]:
+        key = self.rel.get_related_field().name
+        try:
+            visible = self.queryset.filter(**{key: value}).exists()
+        except (ValueError, TypeError, ValidationError):
+            visible = False
+        return super().label_and_url_for_value(value) if visible else ("", "")
 
 
 def workspace_ids_for(request: HttpRequest) -> QuerySet | None:
@@ -103,6 +120,15 @@ class WorkspaceScopedAdmin:
         path = workspace_path_of(db_field.related_model, self.admin_site)  # type: ignore[attr-defined]
         if formfield is not None and path is not None:
             formfield.queryset = scope_to_workspaces(formfield.queryset, path, request)
+            if isinstance(formfield.widget, ForeignKeyRawIdWidget):
+                # The label beside a raw-id box names the row it holds: only one the
+                # user may see (else a typed id would name another workspace's row).
+                formfield.widget = ScopedRawIdWidget(
+                    formfield.widget.rel,
+                    formfield.widget.admin_site,
+                    queryset=formfield.queryset,
+                    attrs=formfield.widget.attrs,
+                )
         return formfield
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:

@@ -7,7 +7,9 @@ far it got and which rows were rejected, and why.
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -46,7 +48,9 @@ class SegmentImportAdminMixin:
         ]
 
     def import_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        segment = get_object_or_404(self.get_queryset(request), pk=object_id)  # type: ignore[attr-defined]
+        segment = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        if segment is None:
+            raise Http404("segment not found")
         if not self.has_change_permission(request, segment):  # type: ignore[attr-defined]
             return HttpResponse(status=403)
         form = ImportForm(request.POST or None, request.FILES or None)
@@ -72,6 +76,8 @@ class SegmentImportAdminMixin:
         return TemplateResponse(request, "admin/segments/segment/import_form.html", context)
 
     def import_status_view(self, request: HttpRequest, import_id: int) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):  # type: ignore[attr-defined]
+            raise PermissionDenied
         segments = self.get_queryset(request)  # type: ignore[attr-defined]
         record = get_object_or_404(
             SegmentImport.objects.defer("rows").select_related("segment"),

@@ -22,7 +22,7 @@ class MessagePreviewsMixin:
             return "Save the journey to see its messages rendered."
         customer = (
             Customer.objects.filter(workspace_id=journey.workspace_id, email__isnull=False)
-            .order_by("-updated_at")
+            .order_by("-pk")  # the newest, by the primary key's index
             .first()
         )
         if customer is None:

@@ -377,3 +377,30 @@ def test_a_segment_added_in_the_admin_is_made_by_the_segment_service(browser, wo
     assert "Not saved: conditions are invalid" in refused.content.decode()
     assert made.status_code == 302, made.content.decode()[:3000]
     assert list(Segment.objects.values_list("workspace_id", "name")) == [(workspace.pk, "Pros")]
+
+
+def test_a_raw_id_box_never_names_another_workspaces_row(browser, ours, theirs, other_workspace):
+    """The label beside a raw-id box names the row its number points at: a typed number
+    of another workspace's customer (or the workspace itself) names nothing."""
+    bob = theirs["customer"]
+
+    membership = browser.get(f"/admin/segments/segmentmembership/add/?customer={bob.pk}")
+    journey = browser.get(f"/admin/journeys/journey/add/?workspace={other_workspace.pk}")
+    own = browser.get(f"/admin/segments/segmentmembership/add/?customer={ours['customer'].pk}")
+
+    assert membership.status_code == journey.status_code == 200
+    assert "user_bob" not in membership.content.decode()
+    assert "bob@globex.example" not in membership.content.decode()
+    assert other_workspace.name not in journey.content.decode()
+    assert "user_ada" in own.content.decode()  # one's own rows are still named
+
+
+def test_the_import_pages_need_segment_permissions_and_a_real_id(browser, marketer, ours, client):
+    from segments.models import SegmentImport
+
+    record = SegmentImport.objects.create(segment=ours["segment"], total=0)
+
+    assert browser.get("/admin/segments/segment/abc/import/").status_code == 404
+    marketer.groups.clear()
+    marketer.user_permissions.clear()
+    assert browser.get(f"/admin/segments/segment/imports/{record.pk}/").status_code == 403
