@@ -8,6 +8,7 @@ the message. A connection that failed is dropped and the next message opens a ne
 import contextlib
 import smtplib
 import threading
+from collections.abc import Callable
 
 from anymail.exceptions import AnymailError
 from django.conf import settings
@@ -134,29 +135,28 @@ def provider_message_id(email: EmailMultiAlternatives, *, fallback: str) -> str:
     return fallback
 
 
-def _send_raw_on_cached_connection(envelope: str, data: bytes, *, to: str) -> None:
-    """Send prepared bytes (:mod:`delivery.mime`) on this thread's SMTP session."""
+def _on_cached_connection(send: Callable[[BaseEmailBackend], object]) -> None:
+    """``send`` on this thread's open connection; if the server closed it while idle,
+    once more on a fresh one, then give up."""
     connection, reused = _connection()
     try:
-        connection.connection.sendmail(envelope, [to], data)
+        send(connection)
     except (smtplib.SMTPServerDisconnected, ConnectionError):
         if not reused:
             raise
-        # The server closed the idle session: one fresh connection, then give up.
         _connection_drop()
         connection, _ = _connection()
-        connection.connection.sendmail(envelope, [to], data)
+        send(connection)
+
+
+def _send_raw_on_cached_connection(envelope: str, data: bytes, *, to: str) -> None:
+    """Send prepared bytes (:mod:`delivery.mime`) on this thread's SMTP session."""
+    _on_cached_connection(lambda backend: backend.connection.sendmail(envelope, [to], data))
 
 
 def _send_on_cached_connection(email: EmailMultiAlternatives) -> None:
-    connection, reused = _connection()
-    email.connection = connection
-    try:
-        email.send(fail_silently=False)
-    except (smtplib.SMTPServerDisconnected, ConnectionError):
-        if not reused:
-            raise
-        # The server closed the idle session: one fresh connection, then give up.
-        _connection_drop()
-        email.connection, _ = _connection()
-        email.send(fail_silently=False)
+    def send(backend: BaseEmailBackend) -> object:
+        email.connection = backend
+        return email.send(fail_silently=False)
+
+    _on_cached_connection(send)
