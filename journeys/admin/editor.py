@@ -355,10 +355,8 @@ def _duration_from_editor(value: Any) -> int:
     if not isinstance(value, dict):
         return 0
     amount = value.get("amount") or 0
+    # "seconds" (a duration no unit of UNITS divides, as _duration_to_editor shows it): 1.
     return int(amount) * UNITS.get(value.get("unit") or "days", 1)
-
-
-UNITS["seconds"] = 1  # shown only for a duration no larger unit divides
 
 
 def _value_type(value: Any) -> str:
@@ -526,8 +524,6 @@ def steps_to_editor(steps: Any) -> list[dict[str, Any]] | None:
             row["period"] = _duration_to_editor(step["period_seconds"])
             row["throttled"] = step["throttled"] or ""
         if kind not in ("branch", "split", "wait_for_event", "exit"):
-            row["next"] = _target_to_editor(step.get("next"), following, linear=True)
-        if kind == "throttle":
             row["next"] = _target_to_editor(step.get("next"), following, linear=True)
         out.append(row)
     return out
