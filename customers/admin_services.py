@@ -41,3 +41,18 @@ def row_adopt(obj: Model, created: Model) -> None:
         setattr(obj, field.attname, getattr(created, field.attname))
     obj._state.adding = False
     obj._state.db = created._state.db
+
+
+class CreatedByServiceAdmin(ServiceErrorsAsMessagesAdmin):
+    """Mix into a ``ModelAdmin`` whose new rows the API's service makes: an added object
+    is created by :meth:`create_through_service` and adopted (:func:`row_adopt`); a
+    changed one is saved as usual. The service's refusals come back as messages."""
+
+    def create_through_service(self, obj: Model) -> Model:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)  # type: ignore[misc]
+            return
+        row_adopt(obj, self.create_through_service(obj))

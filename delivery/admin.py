@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 
 from customers.admin_scoping import WorkspaceScopedAdmin
-from customers.admin_services import ServiceErrorsAsMessagesAdmin, row_adopt
+from customers.admin_services import CreatedByServiceAdmin, ServiceErrorsAsMessagesAdmin
 from customers.errors import InvalidRequest
 from delivery.consent import subscriptions_update, topic_create
 from delivery.frequency_caps import frequency_cap_create
@@ -170,7 +170,7 @@ class WebhookDeliveryAdmin(WorkspaceScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.ModelAdmin):
+class TopicAdmin(CreatedByServiceAdmin, WorkspaceScopedAdmin, admin.ModelAdmin):
     """Subscription topics: what marketing send steps name and customers unsubscribe from.
     New ones are made by ``topic_create``, as in the API (its per-workspace limit too)."""
 
@@ -183,21 +183,17 @@ class TopicAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.Model
         # Send steps name the key: renaming it would orphan them. The name may change.
         return ("workspace", "key") if obj is not None else ()
 
-    def save_model(self, request: HttpRequest, obj: Topic, form: Any, change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        created = topic_create(
+    def create_through_service(self, obj: Topic) -> Topic:
+        return topic_create(
             workspace=obj.workspace,
             key=obj.key,
             name=obj.name,
             default_subscribed=obj.default_subscribed,
         )
-        row_adopt(obj, created)
 
 
 @admin.register(FrequencyCap)
-class FrequencyCapAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admin.ModelAdmin):
+class FrequencyCapAdmin(CreatedByServiceAdmin, WorkspaceScopedAdmin, admin.ModelAdmin):
     """At most so many marketing messages per customer, channel and period, across journeys.
     New ones are made by ``frequency_cap_create``, as in the API."""
 
@@ -205,17 +201,13 @@ class FrequencyCapAdmin(ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, admi
     list_filter = ("channel",)
     fields = ("workspace", "channel", "limit", "period_seconds")
 
-    def save_model(self, request: HttpRequest, obj: FrequencyCap, form: Any, change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        created = frequency_cap_create(
+    def create_through_service(self, obj: FrequencyCap) -> FrequencyCap:
+        return frequency_cap_create(
             workspace=obj.workspace,
             channel=obj.channel,
             limit=obj.limit,
             period_seconds=obj.period_seconds,
         )
-        row_adopt(obj, created)
 
 
 @admin.register(Suppression)

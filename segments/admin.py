@@ -14,7 +14,7 @@ from django.http import HttpRequest
 
 from customers.admin_fields import STRICT_JSON_FIELDS
 from customers.admin_scoping import WorkspaceScopedAdmin
-from customers.admin_services import ServiceErrorsAsMessagesAdmin, row_adopt
+from customers.admin_services import CreatedByServiceAdmin
 from segments.admin_imports import SegmentImportAdminMixin
 from segments.conditions import condition_problems
 from segments.models import Segment, SegmentMembership
@@ -48,7 +48,7 @@ class SegmentForm(forms.ModelForm):
 
 @admin.register(Segment)
 class SegmentAdmin(
-    ServiceErrorsAsMessagesAdmin, WorkspaceScopedAdmin, SegmentImportAdminMixin, admin.ModelAdmin
+    CreatedByServiceAdmin, WorkspaceScopedAdmin, SegmentImportAdminMixin, admin.ModelAdmin
 ):
     formfield_overrides = STRICT_JSON_FIELDS
     form = SegmentForm
@@ -63,22 +63,16 @@ class SegmentAdmin(
             return (*self.readonly_fields, "workspace")
         return ("public_id", "created_at")
 
-    def save_model(
-        self, request: HttpRequest, obj: Segment, form: forms.ModelForm, change: bool
-    ) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
-            return
+    def create_through_service(self, obj: Segment) -> Segment:
         # As the API makes them (a dynamic segment reads customer fields only, a list
         # e-mail is normalised and unique); a refusal comes back as a message.
-        created = segment_create(
+        return segment_create(
             workspace=obj.workspace,
             name=obj.name,
             kind=obj.kind,
             list_email=obj.list_email,
             conditions=obj.conditions,
         )
-        row_adopt(obj, created)
 
     @admin.display(description="members now")
     def member_count(self, obj: Segment) -> int:
