@@ -496,3 +496,15 @@ def test_brevo_events(web, ada):
         "hard_bounce",
     )
     assert customer_events(ada)["email.clicked"]["url"] == "https://domain.com/path"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [b'{"RecordType":', b"\xff\xfe not text", b"[1, 2"])
+def test_a_body_that_is_no_report_is_answered_400_and_records_nothing(web, ada, body):
+    sent_email(ada, p.POSTMARK_ID)
+
+    response = web.post("/esp/postmark/tracking/", body, content_type="application/json", **AUTH)
+
+    assert response.status_code == 400
+    assert "the body cannot be read" in response.json()["error"]
+    assert MessageEvent.objects.count() == 0
